@@ -1,0 +1,61 @@
+//! Errors that point into a user's file: `file:line:col: message`.
+//!
+//! Every input a user writes (matrix files, scenarios, patch series, Kconfig
+//! fragments) is reported through this type, so an editor or a terminal can
+//! jump straight to the offending spot.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A problem at a known place in a file. Line and column are 1-based.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    pub file: PathBuf,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl Located {
+    pub fn new(file: &Path, (line, col): (usize, usize), message: impl Into<String>) -> Located {
+        Located {
+            file: file.to_path_buf(),
+            line,
+            col,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Located {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.col,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for Located {}
+
+/// Several located problems found in one pass; shown one per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocatedErrors(pub Vec<Located>);
+
+impl fmt::Display for LocatedErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LocatedErrors {}

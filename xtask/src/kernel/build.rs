@@ -1,0 +1,648 @@
+//! Builds one variant: cache lookup, source tree, patches, config, make,
+//! export, stress modules.
+//!
+//! Layout under the cache root:
+//! - `sources/<tree-key>/tree`: one git work tree per source (see `source`);
+//! - `builds/<tree-key>/<config-hash>/`: Kbuild's `O=` directory, shared by
+//!   every variant with that source and config, so switching between
+//!   variants recompiles only what their patches touch;
+//! - `kernels/<key>/`: the finished variant (bzImage, vmlinux, System.map,
+//!   config, `build/` for out-of-tree modules, `modules/<modules-key>/`,
+//!   `build.log`, `manifest.json`), moved into place only when complete;
+//! - `ccache/`: the compiler cache;
+//! - `logs/`: logs of builds in progress or failed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use xshell::{cmd, Shell};
+
+use super::events::{BuildEvent, Reporter};
+use super::{cache, kconfig, patches, runlog, source};
+use crate::fsutil::write_atomic;
+use crate::matrix::Variant;
+use crate::project;
+
+/// What `manifest.json` of a built kernel records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KernelManifest {
+    pub schema: u32,
+    pub variant: String,
+    pub key: String,
+    pub source: String,
+    pub source_identity: String,
+    pub patches: Vec<PatchRecord>,
+    pub configs: Vec<PathBuf>,
+    pub kernel_release: String,
+    pub toolchain: String,
+    pub build_seconds: f64,
+    pub objects_compiled: u64,
+    pub built_at_unix: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PatchRecord {
+    pub file: PathBuf,
+    pub subject: Option<String>,
+    pub sha256: String,
+}
+
+/// A variant whose kernel and stress modules are in the cache.
+#[derive(Debug, Clone)]
+pub struct BuiltKernel {
+    pub variant: String,
+    pub key: String,
+    /// `kernels/<key>/`.
+    pub dir: PathBuf,
+    pub bzimage: PathBuf,
+    /// The built stress modules (`*.ko`).
+    pub modules_dir: PathBuf,
+    pub manifest: KernelManifest,
+}
+
+/// Settings shared by every variant of one `kernel build` run.
+pub struct BuildEnv<'a> {
+    pub sh: &'a Shell,
+    pub cache: PathBuf,
+    pub jobs: usize,
+    /// `ccache gcc` when ccache is installed, else `gcc`.
+    pub cc: String,
+    pub toolchain: String,
+    pub reporter: &'a dyn Reporter,
+}
+
+impl<'a> BuildEnv<'a> {
+    pub fn new(sh: &'a Shell, cache: PathBuf, reporter: &'a dyn Reporter) -> Result<BuildEnv<'a>> {
+        fs::create_dir_all(&cache)
+            .with_context(|| format!("cannot create cache directory {}", cache.display()))?;
+        let gcc = cmd!(sh, "gcc --version")
+            .quiet()
+            .read()
+            .context("gcc not found: run `cargo xtask doctor`")?;
+        let ld = cmd!(sh, "ld --version")
+            .quiet()
+            .read()
+            .context("ld (binutils) not found: run `cargo xtask doctor`")?;
+        let toolchain = format!("{}\n{}", first_line(&gcc), first_line(&ld));
+        let has_ccache = cmd!(sh, "ccache --version")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()
+            .is_ok();
+        let cc = if has_ccache { "ccache gcc" } else { "gcc" }.to_string();
+        let jobs = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Ok(BuildEnv {
+            sh,
+            cache,
+            jobs,
+            cc,
+            toolchain,
+            reporter,
+        })
+    }
+
+    fn stage(&self, variant: &Variant, stage: impl Into<String>) {
+        self.reporter.report(&BuildEvent::Stage {
+            variant: variant.name.clone(),
+            stage: stage.into(),
+        });
+    }
+
+    /// Environment for every compiler call: the cache's own ccache, with
+    /// absolute paths made relative to the cache root so that trees of
+    /// different sources can share hits, and fixed build stamps so that
+    /// identical inputs give identical kernels.
+    fn make_command(&self, dir: &Path, args: &[String]) -> Command {
+        let cc = &self.cc;
+        let mut command: Command = cmd!(
+            self.sh,
+            "make -C {dir} ARCH=x86_64 CC={cc} HOSTCC={cc} {args...}"
+        )
+        .into();
+        command
+            .env("CCACHE_DIR", self.cache.join("ccache"))
+            .env("CCACHE_BASEDIR", &self.cache)
+            .env("CCACHE_NOHASHDIR", "1")
+            .env("CCACHE_MAXSIZE", "5G")
+            .env("KBUILD_BUILD_USER", "modrig")
+            .env("KBUILD_BUILD_HOST", "modrig")
+            .env("KBUILD_BUILD_TIMESTAMP", "2024-11-17 00:00:00 UTC")
+            .env("KBUILD_BUILD_VERSION", "1");
+        command
+    }
+}
+
+/// Builds (or finds in the cache) the kernel and stress modules of `variant`.
+pub fn build_variant(env: &BuildEnv<'_>, variant: &Variant) -> Result<BuiltKernel> {
+    let started = Instant::now();
+    let result = build_variant_inner(env, variant, started);
+    if result.is_err() {
+        env.reporter.report(&BuildEvent::Failed {
+            variant: variant.name.clone(),
+            log: None,
+        });
+    }
+    result.with_context(|| format!("failed to build variant {}", variant.name))
+}
+
+fn build_variant_inner(
+    env: &BuildEnv<'_>,
+    variant: &Variant,
+    started: Instant,
+) -> Result<BuiltKernel> {
+    let sh = env.sh;
+    let merged = merge_fragments(&variant.configs)?;
+    let merged_text = merged.render();
+    let patch_list = patches::expand(&variant.patches)?;
+    env.stage(
+        variant,
+        format!("identifying {}", variant.source.describe()),
+    );
+    let source_id = source::identify(sh, &variant.source, &env.cache)?;
+    let key = cache::variant_key(&cache::KeyInputs {
+        source_identity: &source_id.identity,
+        patches: patch_list
+            .iter()
+            .map(|p| (p.strip, p.text.as_str()))
+            .collect(),
+        merged_config: &merged_text,
+        toolchain: &env.toolchain,
+    });
+    let kernel_dir = env.cache.join("kernels").join(&key);
+    let modules_key = cache::modules_key(&key, &read_module_sources()?);
+
+    let kernel_cached = kernel_dir.join("manifest.json").is_file();
+    if kernel_cached {
+        let modules_dir = kernel_dir.join("modules").join(&modules_key);
+        if modules_dir.is_dir() {
+            let built = load_built(variant, &key, &kernel_dir, modules_dir)?;
+            env.reporter.report(&BuildEvent::CacheHit {
+                variant: variant.name.clone(),
+                key: key.clone(),
+                seconds: started.elapsed().as_secs_f64(),
+                artifacts: kernel_dir.clone(),
+            });
+            return Ok(built);
+        }
+    }
+
+    let logs = env.cache.join("logs");
+    fs::create_dir_all(&logs)?;
+    let log = logs.join(format!("{}-{}.log", variant.name, &key[..12]));
+    fs::write(
+        &log,
+        format!("modrig build of variant {} (key {key})\n", variant.name),
+    )?;
+
+    let mut objects_compiled = 0;
+    if !kernel_cached {
+        objects_compiled = build_kernel(
+            env,
+            variant,
+            &source_id,
+            &patch_list,
+            &merged,
+            &key,
+            &kernel_dir,
+            &log,
+            started,
+        )
+        .inspect_err(|_| {
+            env.reporter.report(&BuildEvent::Failed {
+                variant: variant.name.clone(),
+                log: Some(log.clone()),
+            })
+        })?;
+    }
+    env.stage(variant, "building stress modules (guests/modules)");
+    let modules_dir = build_modules(env, &kernel_dir, &modules_key, &log).inspect_err(|_| {
+        env.reporter.report(&BuildEvent::Failed {
+            variant: variant.name.clone(),
+            log: Some(log.clone()),
+        })
+    })?;
+    let built = load_built(variant, &key, &kernel_dir, modules_dir)?;
+    env.reporter.report(&BuildEvent::Built {
+        variant: variant.name.clone(),
+        key,
+        seconds: started.elapsed().as_secs_f64(),
+        kernel_cached,
+        objects_compiled,
+        artifacts: kernel_dir,
+        log,
+    });
+    Ok(built)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_kernel(
+    env: &BuildEnv<'_>,
+    variant: &Variant,
+    source_id: &source::SourceId,
+    patch_list: &[patches::Patch],
+    merged: &kconfig::Merged,
+    key: &str,
+    kernel_dir: &Path,
+    log: &Path,
+    started: Instant,
+) -> Result<u64> {
+    let sh = env.sh;
+    // One build at a time per source tree: the tree's checkout is shared.
+    let sources = env.cache.join("sources");
+    fs::create_dir_all(&sources)?;
+    let lock = fs::File::create(sources.join(format!("{}.lock", source_id.tree_key)))?;
+    if lock.try_lock().is_err() {
+        env.stage(variant, "waiting for another modrig build of this source");
+        lock.lock()?;
+    }
+
+    env.stage(
+        variant,
+        format!("preparing source tree ({})", variant.source.describe()),
+    );
+    let tree = source::prepare_tree(sh, &variant.source, source_id, &env.cache)?;
+    if !patch_list.is_empty() {
+        env.stage(variant, format!("applying {} patch(es)", patch_list.len()));
+        if let Err(error) = patches::apply(sh, &tree, patch_list) {
+            source::reset(sh, &tree)
+                .context("could not reset the source tree after a failed patch")?;
+            return Err(error.context("the source tree was reset to its pristine state"));
+        }
+    }
+    let outcome = configure_and_make(
+        env, variant, &tree, source_id, patch_list, merged, key, kernel_dir, log, started,
+    );
+    // Leave the tree pristine for the next variant, whatever happened.
+    source::reset(sh, &tree)?;
+    outcome
+}
+
+#[allow(clippy::too_many_arguments)]
+fn configure_and_make(
+    env: &BuildEnv<'_>,
+    variant: &Variant,
+    tree: &Path,
+    source_id: &source::SourceId,
+    patch_list: &[patches::Patch],
+    merged: &kconfig::Merged,
+    key: &str,
+    kernel_dir: &Path,
+    log: &Path,
+    started: Instant,
+) -> Result<u64> {
+    let merged_text = merged.render();
+    let config_hash = &source::sha256_hex(merged_text.as_bytes())[..16];
+    let out = env
+        .cache
+        .join("builds")
+        .join(&source_id.tree_key)
+        .join(config_hash);
+    fs::create_dir_all(&out)?;
+    let out_arg = format!("O={}", out.display());
+
+    env.stage(variant, "configuring");
+    let fragment = out.join("modrig.fragment");
+    fs::write(&fragment, &merged_text)?;
+    let allconfig = format!("KCONFIG_ALLCONFIG={}", fragment.display());
+    run_make(
+        env,
+        tree,
+        &[out_arg.clone(), allconfig, "allnoconfig".into()],
+        "make allnoconfig",
+        log,
+        |_, _| {},
+    )?;
+    run_make(
+        env,
+        tree,
+        &[out_arg.clone(), "olddefconfig".into()],
+        "make olddefconfig",
+        log,
+        |_, _| {},
+    )?;
+    let final_config = fs::read_to_string(out.join(".config"))?;
+    let mismatches = kconfig::verify(&merged.settings, &final_config);
+    if !mismatches.is_empty() {
+        bail!("{}", explain_mismatches(tree, &mismatches));
+    }
+
+    env.stage(variant, "compiling");
+    let stats_file = out.join("modrig-stats.json");
+    let estimate: Option<u64> = fs::read(&stats_file)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<BuildStats>(&b).ok())
+        .map(|s| s.full_build_objects);
+    let jobs = format!("-j{}", env.jobs);
+    let objects = run_make(
+        env,
+        tree,
+        &[out_arg, jobs, "bzImage".into(), "modules".into()],
+        "make bzImage modules",
+        log,
+        |count, object| {
+            env.reporter.report(&BuildEvent::Compiled {
+                variant: variant.name.clone(),
+                objects: count,
+                estimate,
+                last: object.to_string(),
+            })
+        },
+    )?;
+    if estimate.is_none_or(|e| objects > e) {
+        write_atomic(
+            &stats_file,
+            &serde_json::to_vec(&BuildStats {
+                full_build_objects: objects,
+            })?,
+        )?;
+    }
+
+    env.stage(variant, "exporting kernel and module build tree");
+    let staging = env
+        .cache
+        .join("kernels")
+        .join(format!(".{key}.tmp-{}", std::process::id()));
+    if staging.exists() {
+        fs::remove_dir_all(&staging)?;
+    }
+    fs::create_dir_all(&staging)?;
+    for (from, to) in [
+        ("arch/x86/boot/bzImage", "bzImage"),
+        ("vmlinux", "vmlinux"),
+        ("System.map", "System.map"),
+        (".config", "config"),
+        ("Module.symvers", "Module.symvers"),
+    ] {
+        fs::copy(out.join(from), staging.join(to))
+            .with_context(|| format!("build produced no {from}"))?;
+    }
+    export_module_build_tree(env, tree, &out, &staging.join("build"))?;
+    let kernel_release = fs::read_to_string(out.join("include/config/kernel.release"))?
+        .trim()
+        .to_string();
+    let manifest = KernelManifest {
+        schema: 1,
+        variant: variant.name.clone(),
+        key: key.to_string(),
+        source: variant.source.describe(),
+        source_identity: source_id.identity.clone(),
+        patches: patch_list
+            .iter()
+            .map(|p| PatchRecord {
+                file: p.file.clone(),
+                subject: p.subject.clone(),
+                sha256: source::sha256_hex(p.text.as_bytes()),
+            })
+            .collect(),
+        configs: variant.configs.clone(),
+        kernel_release,
+        toolchain: env.toolchain.clone(),
+        build_seconds: started.elapsed().as_secs_f64(),
+        objects_compiled: objects,
+        built_at_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    };
+    fs::write(staging.join("merged.fragment"), &merged_text)?;
+    write_atomic(
+        &staging.join("manifest.json"),
+        &serde_json::to_vec_pretty(&manifest)?,
+    )?;
+    // Publish: the directory appears complete or not at all. A concurrent
+    // build of the same key may have won the race; its result is identical.
+    if let Err(error) = fs::rename(&staging, kernel_dir) {
+        if !kernel_dir.join("manifest.json").is_file() {
+            return Err(error).context("cannot move the built kernel into the cache");
+        }
+        fs::remove_dir_all(&staging).ok();
+    }
+    Ok(objects)
+}
+
+#[derive(Serialize, Deserialize)]
+struct BuildStats {
+    full_build_objects: u64,
+}
+
+fn run_make(
+    env: &BuildEnv<'_>,
+    tree: &Path,
+    args: &[String],
+    what: &str,
+    log: &Path,
+    on_object: impl FnMut(u64, &str),
+) -> Result<u64> {
+    runlog::run_logged(env.make_command(tree, args), what, log, on_object)
+}
+
+/// Installs what `make M=` needs (headers, scripts, Module.symvers, objtool)
+/// with the kernel's own `install-extmod-build`, as distributions do for
+/// their linux-headers packages. Modules can then be rebuilt against this
+/// variant at any time, whatever state the shared build directory is in.
+fn export_module_build_tree(
+    env: &BuildEnv<'_>,
+    tree: &Path,
+    out: &Path,
+    dest: &Path,
+) -> Result<()> {
+    let sh = env.sh;
+    let script = tree.join("scripts/package/install-extmod-build");
+    let _dir = sh.push_dir(out);
+    let cc = &env.cc;
+    cmd!(sh, "{script} {dest}")
+        .env("srctree", tree)
+        .env("SRCARCH", "x86")
+        .env("CC", cc)
+        .env("HOSTCC", cc)
+        .env("MAKE", "make")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .context("install-extmod-build failed")?;
+    Ok(())
+}
+
+/// Builds `guests/modules` against the variant's exported build tree into
+/// `kernels/<key>/modules/<modules-key>/`.
+fn build_modules(
+    env: &BuildEnv<'_>,
+    kernel_dir: &Path,
+    modules_key: &str,
+    log: &Path,
+) -> Result<PathBuf> {
+    let target = kernel_dir.join("modules").join(modules_key);
+    if target.is_dir() {
+        return Ok(target);
+    }
+    let staging = kernel_dir
+        .join("modules")
+        .join(format!(".{modules_key}.tmp-{}", std::process::id()));
+    if staging.exists() {
+        fs::remove_dir_all(&staging)?;
+    }
+    copy_dir(&project::guest_modules_dir(), &staging)?;
+    let build_tree = kernel_dir.join("build");
+    let args = [
+        format!("M={}", staging.display()),
+        "W=1".to_string(),
+        format!("-j{}", env.jobs),
+        "modules".to_string(),
+    ];
+    runlog::run_logged(
+        env.make_command(&build_tree, &args),
+        "make M=guests/modules",
+        log,
+        |_, _| {},
+    )?;
+    let built: Vec<_> = fs::read_dir(&staging)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "ko"))
+        .collect();
+    if built.is_empty() {
+        bail!(
+            "building guests/modules produced no .ko file (see {})",
+            log.display()
+        );
+    }
+    fs::rename(&staging, &target).or_else(|e| {
+        if target.is_dir() {
+            fs::remove_dir_all(&staging)
+        } else {
+            Err(e)
+        }
+    })?;
+    fs::copy(log, kernel_dir.join("build.log")).ok();
+    Ok(target)
+}
+
+fn load_built(
+    variant: &Variant,
+    key: &str,
+    dir: &Path,
+    modules_dir: PathBuf,
+) -> Result<BuiltKernel> {
+    let manifest: KernelManifest = serde_json::from_slice(&fs::read(dir.join("manifest.json"))?)
+        .with_context(|| {
+            format!(
+                "corrupt cache entry {}: remove it and build again",
+                dir.display()
+            )
+        })?;
+    Ok(BuiltKernel {
+        variant: variant.name.clone(),
+        key: key.to_string(),
+        dir: dir.to_path_buf(),
+        bzimage: dir.join("bzImage"),
+        modules_dir,
+        manifest,
+    })
+}
+
+/// Reads and merges a variant's fragments; a malformed line is a located error.
+pub fn merge_fragments(configs: &[PathBuf]) -> Result<kconfig::Merged> {
+    let mut parsed = Vec::new();
+    for path in configs {
+        let text = fs::read_to_string(path)
+            .with_context(|| format!("cannot read Kconfig fragment {}", path.display()))?;
+        parsed.push(kconfig::parse(path, &text)?);
+    }
+    Ok(kconfig::merge(parsed.iter().map(|p| p.as_slice())))
+}
+
+/// Every file of `guests/modules` with its content, for the modules key.
+fn read_module_sources() -> Result<Vec<(String, Vec<u8>)>> {
+    let root = project::guest_modules_dir();
+    let mut files = Vec::new();
+    let mut pending = vec![root.clone()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if is_module_source(&path) {
+                let rel = path.strip_prefix(&root)?.to_string_lossy().into_owned();
+                files.push((rel, fs::read(&path)?));
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Sources, not the artifacts a developer's manual `make M=` leaves behind.
+fn is_module_source(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name == "Kbuild" || name == "Makefile" || name.ends_with(".c") || name.ends_with(".h")
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
+        let path = entry?.path();
+        let target = to.join(path.file_name().expect("read_dir entries have names"));
+        if path.is_dir() {
+            copy_dir(&path, &target)?;
+        } else if is_module_source(&path) {
+            fs::copy(&path, &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Names each dropped symbol, what was asked and got, and the `depends on`
+/// lines of its definition so the user sees why Kconfig dropped it.
+fn explain_mismatches(tree: &Path, mismatches: &[kconfig::Mismatch]) -> String {
+    let mut text = String::from(
+        "Kconfig did not keep every requested option (after allnoconfig + olddefconfig):",
+    );
+    let kconfigs = kconfig_files(tree);
+    for mismatch in mismatches {
+        text.push_str(&format!("\n  {mismatch}"));
+        for (file, content) in &kconfigs {
+            if let Some(hints) = kconfig::definition_hint(content, &mismatch.symbol) {
+                let rel = file.strip_prefix(tree).unwrap_or(file);
+                text.push_str(&format!("\n    defined in {}", rel.display()));
+                for hint in hints {
+                    text.push_str(&format!("\n    {hint}"));
+                }
+                break;
+            }
+        }
+    }
+    text
+}
+
+fn kconfig_files(tree: &Path) -> Vec<(PathBuf, String)> {
+    let mut found = Vec::new();
+    let mut pending = vec![tree.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if path.is_dir() {
+                if name != ".git" {
+                    pending.push(path);
+                }
+            } else if name.to_string_lossy().starts_with("Kconfig") {
+                if let Ok(content) = fs::read_to_string(&path) {
+                    found.push((path, content));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}

@@ -1,0 +1,75 @@
+//! `cargo xtask kernel ...`: kernel variants and their cached builds.
+
+pub mod build;
+pub mod cache;
+pub mod events;
+pub mod kconfig;
+pub mod patches;
+pub mod runlog;
+pub mod source;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use xshell::Shell;
+
+use crate::{doctor, matrix, project};
+use build::{BuildEnv, BuiltKernel};
+use events::{JsonReporter, Reporter, TerminalReporter};
+
+#[derive(Debug, Subcommand)]
+pub enum KernelCommand {
+    /// Build (or find in the cache) the bzImage and stress modules of variants
+    Build(BuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Variant to build (repeatable); default: every variant of the matrix
+    #[arg(long = "variant", value_name = "NAME")]
+    pub variants: Vec<String>,
+    /// Matrix file that declares the variants
+    #[arg(long, value_name = "FILE", default_value_os_t = project::default_matrix())]
+    pub matrix: PathBuf,
+    /// Cache directory (default: $MODRIG_CACHE_DIR, else ~/.cache/modrig)
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Print build events as JSON lines instead of progress bars
+    #[arg(long)]
+    pub json: bool,
+    /// Only check the host; never install packages (also: MODRIG_NO_INSTALL=1)
+    #[arg(long)]
+    pub no_install: bool,
+}
+
+impl KernelCommand {
+    pub fn run(self, sh: &Shell) -> Result<()> {
+        match self {
+            KernelCommand::Build(args) => {
+                build_all(sh, &args)?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Builds the selected variants in matrix order, sharing one cache.
+pub fn build_all(sh: &Shell, args: &BuildArgs) -> Result<Vec<BuiltKernel>> {
+    let matrix = matrix::load(&args.matrix)?;
+    let selected = matrix.select(&args.variants)?;
+    doctor::ensure_host(sh, doctor::Needs::KernelBuild, args.no_install, args.json)?;
+    let cache = project::cache_dir(args.cache_dir.as_deref())?;
+    let terminal;
+    let reporter: &dyn Reporter = if args.json {
+        &JsonReporter
+    } else {
+        terminal = TerminalReporter::default();
+        &terminal
+    };
+    let env = BuildEnv::new(sh, cache, reporter)?;
+    selected
+        .into_iter()
+        .map(|variant| build::build_variant(&env, variant))
+        .collect()
+}

@@ -1,0 +1,310 @@
+//! Kernel sources: their identity (for cache keys) and the cached git work
+//! tree each one is built from.
+//!
+//! Every source becomes a git work tree under `<cache>/sources/<tree-key>/`,
+//! tagged `modrig-pristine` at the source's own content. Variants apply their
+//! patches on top and the tree is reset afterwards, so one tree serves every
+//! variant of a source and a build directory can be reused incrementally.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use xshell::{cmd, Shell};
+
+use crate::matrix::Source;
+
+const PRISTINE_TAG: &str = "modrig-pristine";
+
+/// A source's identity: what its content is (`identity`, part of every
+/// variant's cache key) and which cached tree builds it (`tree_key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceId {
+    pub identity: String,
+    pub tree_key: String,
+}
+
+/// Computes the identity of `source` without preparing a tree. Cheap when
+/// nothing changed: tarball hashes are memoised by path, size and mtime.
+pub fn identify(sh: &Shell, source: &Source, cache: &Path) -> Result<SourceId> {
+    match source {
+        Source::Tarball(path) => {
+            let sha = memoised_sha256(cache, path)?;
+            Ok(SourceId {
+                identity: format!("tarball:sha256:{sha}"),
+                tree_key: format!("tarball-{}", &sha[..16]),
+            })
+        }
+        Source::Git { repo, rev } => {
+            let spec = format!("{rev}^{{commit}}");
+            let commit = cmd!(sh, "git -C {repo} rev-parse --verify --quiet {spec}")
+                .quiet()
+                .read()
+                .with_context(|| {
+                    format!(
+                        "`{rev}` is not a commit in git repository {}",
+                        repo.display()
+                    )
+                })?;
+            let repo = fs::canonicalize(repo)?;
+            Ok(SourceId {
+                identity: format!("git:{commit}"),
+                tree_key: format!("git-{}", short_hash(path_bytes(&repo))),
+            })
+        }
+        Source::Dir(dir) => {
+            let dir = fs::canonicalize(dir)
+                .with_context(|| format!("cannot open source directory {}", dir.display()))?;
+            check_unbuilt(&dir)?;
+            let listing = list_tree(&dir)?;
+            let digest = sha256_hex(serde_json::to_string(&listing)?.as_bytes());
+            Ok(SourceId {
+                identity: format!("dir:listing:{digest}"),
+                tree_key: format!("dir-{}", short_hash(path_bytes(&dir))),
+            })
+        }
+    }
+}
+
+/// Makes `<cache>/sources/<tree_key>/tree` a git work tree at the source's
+/// pristine content, importing or updating it as needed, and returns its path.
+/// The caller holds the tree's lock.
+pub fn prepare_tree(sh: &Shell, source: &Source, id: &SourceId, cache: &Path) -> Result<PathBuf> {
+    let home = cache.join("sources").join(&id.tree_key);
+    let tree = home.join("tree");
+    match source {
+        Source::Tarball(tarball) => {
+            if !tree.join(".git").is_dir() {
+                import_tarball(sh, tarball, &home)?;
+            }
+        }
+        Source::Git { repo, .. } => {
+            if !tree.join(".git").exists() {
+                fs::create_dir_all(&home)?;
+                cmd!(sh, "git clone --quiet --shared --no-checkout {repo} {tree}").run()?;
+            }
+            let commit = id.identity.trim_start_matches("git:");
+            cmd!(sh, "git -C {tree} tag -f {PRISTINE_TAG} {commit}")
+                .quiet()
+                .ignore_stdout()
+                .run()?;
+        }
+        Source::Dir(dir) => sync_directory(sh, dir, &home, &id.identity)?,
+    }
+    reset(sh, &tree)?;
+    Ok(tree)
+}
+
+/// Puts the tree back to its pristine content, dropping applied patches and
+/// any file they created.
+pub fn reset(sh: &Shell, tree: &Path) -> Result<()> {
+    cmd!(
+        sh,
+        "git -C {tree} checkout --quiet --force --detach {PRISTINE_TAG}"
+    )
+    .quiet()
+    .run()?;
+    cmd!(sh, "git -C {tree} clean -fdxq").quiet().run()?;
+    Ok(())
+}
+
+fn git_commit_all(sh: &Shell, tree: &Path, message: &str) -> Result<()> {
+    // Debian's kernel tarball ignores everything at top level (`/*`), hence -f.
+    cmd!(sh, "git -C {tree} add -A -f").quiet().run()?;
+    cmd!(
+        sh,
+        "git -C {tree} -c user.name=modrig -c user.email=modrig@localhost -c commit.gpgsign=false commit --quiet --allow-empty --no-verify -m {message}"
+    )
+    .quiet()
+    .run()?;
+    cmd!(sh, "git -C {tree} tag -f {PRISTINE_TAG}")
+        .quiet()
+        .ignore_stdout()
+        .run()?;
+    Ok(())
+}
+
+fn import_tarball(sh: &Shell, tarball: &Path, home: &Path) -> Result<()> {
+    let staging = home.with_extension("importing");
+    if staging.exists() {
+        fs::remove_dir_all(&staging)?;
+    }
+    fs::create_dir_all(&staging)?;
+    cmd!(sh, "tar -xf {tarball} -C {staging}")
+        .quiet()
+        .run()
+        .with_context(|| format!("cannot extract {}", tarball.display()))?;
+    // A kernel tarball has one top-level directory; accept a flat one too.
+    let entries: Vec<PathBuf> = fs::read_dir(&staging)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    let root = match entries.as_slice() {
+        [only] if only.is_dir() => only.clone(),
+        _ => staging.clone(),
+    };
+    if !root.join("Makefile").is_file() || !root.join("kernel/module").is_dir() {
+        bail!("{} does not look like a kernel source tarball (no Makefile and kernel/module/ at its top)", tarball.display());
+    }
+    cmd!(sh, "git -C {root} init --quiet").quiet().run()?;
+    let message = format!("modrig: import {}", tarball.display());
+    git_commit_all(sh, &root, &message)?;
+    fs::create_dir_all(home)?;
+    let tree = home.join("tree");
+    if tree.exists() {
+        fs::remove_dir_all(&tree)?;
+    }
+    fs::rename(&root, &tree)?;
+    fs::remove_dir_all(&staging).ok();
+    Ok(())
+}
+
+/// A directory tree as `relative path -> (size, mtime ns)`, skipping `.git`.
+type Listing = BTreeMap<String, (u64, u128)>;
+
+fn list_tree(dir: &Path) -> Result<Listing> {
+    let mut listing = Listing::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in
+            fs::read_dir(&current).with_context(|| format!("cannot list {}", current.display()))?
+        {
+            let entry = entry?;
+            let path = entry.path();
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                if entry.file_name() != ".git" {
+                    pending.push(path);
+                }
+            } else {
+                let meta = fs::symlink_metadata(&path)?;
+                let mtime = meta
+                    .modified()?
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0);
+                let rel = path.strip_prefix(dir)?.to_string_lossy().into_owned();
+                listing.insert(rel, (meta.len(), mtime));
+            }
+        }
+    }
+    Ok(listing)
+}
+
+/// An in-place build leaves `.config` behind, and Kbuild refuses to build
+/// out of tree from such a source (`make mrproper` is its fix).
+fn check_unbuilt(dir: &Path) -> Result<()> {
+    if dir.join(".config").exists() || dir.join("include/config").exists() {
+        bail!(
+            "source directory {} has been configured or built in place (found .config or include/config); run `make mrproper` there, or use it as a git source",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Mirrors `dir` into the cached git tree: copies new and changed files,
+/// deletes removed ones, and commits the result as the new pristine state.
+/// Unchanged files keep their mtimes, so make rebuilds only what changed.
+fn sync_directory(sh: &Shell, dir: &Path, home: &Path, identity: &str) -> Result<()> {
+    let tree = home.join("tree");
+    let listing_file = home.join("listing.json");
+    let synced_identity = home.join("identity");
+    if fs::read_to_string(&synced_identity).ok().as_deref() == Some(identity)
+        && tree.join(".git").is_dir()
+    {
+        return Ok(());
+    }
+    let previous: Listing = fs::read(&listing_file)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .filter(|_| tree.join(".git").is_dir())
+        .unwrap_or_default();
+    let current = list_tree(dir)?;
+    fs::create_dir_all(&tree)?;
+    for (rel, meta) in &current {
+        if previous.get(rel) != Some(meta) {
+            let target = tree.join(rel);
+            if let Some(parent) = target.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            fs::copy(dir.join(rel), &target)
+                .with_context(|| format!("cannot copy {rel} into the source cache"))?;
+        }
+    }
+    for rel in previous.keys().filter(|rel| !current.contains_key(*rel)) {
+        fs::remove_file(tree.join(rel)).ok();
+    }
+    if !tree.join(".git").is_dir() {
+        cmd!(sh, "git -C {tree} init --quiet").quiet().run()?;
+    }
+    git_commit_all(sh, &tree, &format!("modrig: sync {}", dir.display()))?;
+    fs::write(&listing_file, serde_json::to_vec(&current)?)?;
+    fs::write(&synced_identity, identity)?;
+    Ok(())
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct HashMemo {
+    /// path -> (size, mtime ns, sha256)
+    files: BTreeMap<String, (u64, u128, String)>,
+}
+
+/// sha256 of a file, remembered by (path, size, mtime) so that a cache hit on
+/// a 150 MB tarball costs a `stat`, not a read.
+pub fn memoised_sha256(cache: &Path, file: &Path) -> Result<String> {
+    let meta = fs::metadata(file)
+        .with_context(|| format!("kernel source {} not found", file.display()))?;
+    let mtime = meta
+        .modified()?
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let memo_path = cache.join("hash-memo.json");
+    let mut memo: HashMemo = fs::read(&memo_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let key = file.to_string_lossy().into_owned();
+    if let Some((size, time, sha)) = memo.files.get(&key) {
+        if *size == meta.len() && *time == mtime {
+            return Ok(sha.clone());
+        }
+    }
+    let mut hasher = Sha256::new();
+    let mut reader = fs::File::open(file)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = reader.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    let sha = hex(&hasher.finalize());
+    memo.files.insert(key, (meta.len(), mtime, sha.clone()));
+    fs::create_dir_all(cache)?;
+    crate::fsutil::write_atomic(&memo_path, &serde_json::to_vec_pretty(&memo)?)?;
+    Ok(sha)
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn short_hash(bytes: &[u8]) -> String {
+    sha256_hex(bytes)[..16].to_string()
+}
+
+fn path_bytes(path: &Path) -> &[u8] {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,456 @@
+//! The matrix file: which kernel variants exist (and, as later parts land,
+//! which scenarios, vCPU counts and repetitions run against them).
+//!
+//! Parsing is pure: text in, validated [`Matrix`] or located errors out. The
+//! only outside fact it needs, whether a path exists, comes in as a closure so
+//! tests can supply it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::diag::{Located, LocatedErrors};
+use crate::project;
+use crate::yaml_loc::YamlIndex;
+
+/// A validated matrix file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matrix {
+    pub file: PathBuf,
+    pub variants: Vec<Variant>,
+}
+
+/// A kernel to build: source + ordered patch series + Kconfig fragments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    pub name: String,
+    pub description: String,
+    pub source: Source,
+    /// Patch inputs in application order: mbox/patch files, quilt `series`
+    /// files, or directories (see `kernel::patches`).
+    pub patches: Vec<PathBuf>,
+    /// Kconfig fragments, merged in order (later ones win).
+    pub configs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// A tarball with one top-level directory (like Debian's linux-source).
+    Tarball(PathBuf),
+    /// A kernel source directory; it is copied, never built in place.
+    Dir(PathBuf),
+    /// A git repository and a revision (anything `git rev-parse` accepts).
+    Git { repo: PathBuf, rev: String },
+}
+
+impl Source {
+    pub fn default_tarball() -> Source {
+        Source::Tarball(PathBuf::from(project::DEFAULT_TARBALL))
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Tarball(path) => format!("tarball {}", path.display()),
+            Source::Dir(path) => format!("directory {}", path.display()),
+            Source::Git { repo, rev } => format!("git {} at {rev}", repo.display()),
+        }
+    }
+}
+
+impl Matrix {
+    pub fn variant(&self, name: &str) -> Option<&Variant> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+
+    /// The named variants in the order asked, or all of them when none are
+    /// named; an unknown name is an error that lists the known ones.
+    pub fn select(&self, names: &[String]) -> anyhow::Result<Vec<&Variant>> {
+        if names.is_empty() {
+            return Ok(self.variants.iter().collect());
+        }
+        names
+            .iter()
+            .map(|name| {
+                self.variant(name).ok_or_else(|| {
+                    let known: Vec<&str> = self.variants.iter().map(|v| v.name.as_str()).collect();
+                    anyhow::anyhow!(
+                        "no variant named `{name}` in {}; known variants: {}",
+                        self.file.display(),
+                        known.join(", ")
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatrix {
+    variants: Vec<RawVariant>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVariant {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    source: Option<RawSource>,
+    #[serde(default)]
+    patches: Vec<String>,
+    #[serde(default = "default_configs")]
+    configs: Vec<String>,
+}
+
+fn default_configs() -> Vec<String> {
+    vec!["base".to_string()]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    tarball: Option<String>,
+    dir: Option<String>,
+    git: Option<String>,
+    #[serde(rename = "ref")]
+    rev: Option<String>,
+}
+
+/// Where relative paths in a matrix file point and which fragments exist.
+pub struct Context<'a> {
+    /// Relative paths in the file are relative to this directory (the file's own).
+    pub base_dir: &'a Path,
+    /// Bare fragment names (`base`) resolve to `<configs_dir>/<name>.config`.
+    pub configs_dir: &'a Path,
+    pub exists: &'a dyn Fn(&Path) -> bool,
+}
+
+/// Reads and validates a matrix file from disk.
+pub fn load(file: &Path) -> anyhow::Result<Matrix> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read matrix file {}: {e}", file.display()))?;
+    let base_dir = file.parent().unwrap_or(Path::new("."));
+    let configs_dir = project::kernel_configs_dir();
+    let exists = |p: &Path| p.exists();
+    let context = Context {
+        base_dir,
+        configs_dir: &configs_dir,
+        exists: &exists,
+    };
+    Ok(parse(file, &text, &context)?)
+}
+
+/// Parses and validates matrix text. Every problem found is reported with its
+/// position, not just the first.
+pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, LocatedErrors> {
+    let raw: RawMatrix =
+        serde_yaml::from_str(text).map_err(|e| LocatedErrors(vec![serde_error(file, &e)]))?;
+    let index = YamlIndex::build(text);
+    let mut errors = Vec::new();
+    let mut error =
+        |path: &str, message: String| errors.push(Located::new(file, index.value(path), message));
+
+    if raw.variants.is_empty() {
+        error(
+            "variants",
+            "`variants` is empty: expected at least one variant".to_string(),
+        );
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut variants = Vec::new();
+    for (i, rv) in raw.variants.iter().enumerate() {
+        let at = |field: &str| format!("variants[{i}].{field}");
+        if !valid_name(&rv.name) {
+            error(
+                &at("name"),
+                format!(
+                    "variant name `{}` is not allowed: expected 1-64 characters from a-z, 0-9, `-`, `_`, `.` (it names directories)",
+                    rv.name
+                ),
+            );
+        }
+        if let Some(first) = seen.insert(&rv.name, i) {
+            error(
+                &at("name"),
+                format!(
+                    "duplicate variant name `{}` (first used by variants[{first}])",
+                    rv.name
+                ),
+            );
+        }
+
+        let source = match &rv.source {
+            None => Some(Source::default_tarball()),
+            Some(src) => match (&src.tarball, &src.dir, &src.git, &src.rev) {
+                (Some(t), None, None, None) => Some(Source::Tarball(resolve(cx.base_dir, t))),
+                (None, Some(d), None, None) => Some(Source::Dir(resolve(cx.base_dir, d))),
+                (None, None, Some(g), Some(r)) if !r.trim().is_empty() => Some(Source::Git {
+                    repo: resolve(cx.base_dir, g),
+                    rev: r.clone(),
+                }),
+                (None, None, Some(_), _) => {
+                    error(
+                        &at("source"),
+                        "a git source needs `ref:` (a branch, tag or commit)".to_string(),
+                    );
+                    None
+                }
+                _ => {
+                    error(
+                        &at("source"),
+                        "expected exactly one of `tarball: PATH`, `dir: PATH`, or `git: PATH` with `ref: REV`"
+                            .to_string(),
+                    );
+                    None
+                }
+            },
+        };
+        if let Some(Source::Tarball(p) | Source::Dir(p) | Source::Git { repo: p, .. }) = &source {
+            let is_default = source == Some(Source::default_tarball());
+            if !is_default && !(cx.exists)(p) {
+                error(
+                    &at("source"),
+                    format!("source path {} does not exist", p.display()),
+                );
+            }
+        }
+
+        let mut patches = Vec::new();
+        for (j, patch) in rv.patches.iter().enumerate() {
+            let path = resolve(cx.base_dir, patch);
+            if !(cx.exists)(&path) {
+                error(
+                    &format!("variants[{i}].patches[{j}]"),
+                    format!("patch input {} does not exist (expected a patch/mbox file, a quilt series file, or a directory)", path.display()),
+                );
+            }
+            patches.push(path);
+        }
+
+        if rv.configs.is_empty() {
+            error(
+                &at("configs"),
+                "`configs` is empty: expected at least one Kconfig fragment, e.g. [base]"
+                    .to_string(),
+            );
+        }
+        let mut configs = Vec::new();
+        for (j, name) in rv.configs.iter().enumerate() {
+            let path = fragment_path(cx, name);
+            if !(cx.exists)(&path) {
+                error(
+                    &format!("variants[{i}].configs[{j}]"),
+                    format!(
+                        "Kconfig fragment `{name}` not found at {} (expected a name from kernel-configs/ such as `base`, or a path to a .config fragment)",
+                        path.display()
+                    ),
+                );
+            }
+            configs.push(path);
+        }
+
+        if let Some(source) = source {
+            variants.push(Variant {
+                name: rv.name.clone(),
+                description: rv.description.trim().to_string(),
+                source,
+                patches,
+                configs,
+            });
+        }
+    }
+    drop(error);
+    if errors.is_empty() {
+        Ok(Matrix {
+            file: file.to_path_buf(),
+            variants,
+        })
+    } else {
+        Err(LocatedErrors(errors))
+    }
+}
+
+/// A bare name is a fragment in `kernel-configs/`; anything with a slash or a
+/// `.config` suffix is a path relative to the matrix file.
+fn fragment_path(cx: &Context<'_>, name: &str) -> PathBuf {
+    if name.contains('/') || name.ends_with(".config") {
+        resolve(cx.base_dir, name)
+    } else {
+        cx.configs_dir.join(format!("{name}.config"))
+    }
+}
+
+fn resolve(base: &Path, path: &str) -> PathBuf {
+    let path = Path::new(path);
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
+}
+
+/// Turns a serde error into `file:line:col: message`, dropping serde's own
+/// "at line N column M" suffix since the position leads the line.
+pub fn serde_error(file: &Path, error: &serde_yaml::Error) -> Located {
+    let text = error.to_string();
+    let message = match text.rfind(" at line ") {
+        Some(cut) => text[..cut].to_string(),
+        None => text,
+    };
+    let pos = error
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((1, 1));
+    Located::new(file, pos, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_with(text: &str, existing: &[&str]) -> Result<Matrix, LocatedErrors> {
+        let existing: Vec<PathBuf> = existing.iter().map(PathBuf::from).collect();
+        let exists = move |p: &Path| existing.iter().any(|e| e == p);
+        let cx = Context {
+            base_dir: Path::new("/m"),
+            configs_dir: Path::new("/kc"),
+            exists: &exists,
+        };
+        parse(Path::new("/m/matrix.yaml"), text, &cx)
+    }
+
+    fn messages(result: Result<Matrix, LocatedErrors>) -> Vec<String> {
+        result
+            .unwrap_err()
+            .0
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn valid_matrix_resolves_paths_and_defaults() {
+        let text = "\
+variants:
+  - name: upstream
+    description: the default source
+  - name: stop-machine
+    patches: [../patches/stop-machine]
+    configs: [base, extra/my.config]
+  - name: mine
+    source: { git: /src/linux, ref: v6.12 }
+";
+        let m = parse_with(
+            text,
+            &[
+                "/kc/base.config",
+                "/m/../patches/stop-machine",
+                "/m/extra/my.config",
+                "/src/linux",
+            ],
+        )
+        .unwrap();
+        assert_eq!(m.variants.len(), 3);
+        assert_eq!(m.variants[0].source, Source::default_tarball());
+        assert_eq!(
+            m.variants[0].configs,
+            vec![PathBuf::from("/kc/base.config")]
+        );
+        assert_eq!(
+            m.variants[1].patches,
+            vec![PathBuf::from("/m/../patches/stop-machine")]
+        );
+        assert_eq!(
+            m.variants[1].configs[1],
+            PathBuf::from("/m/extra/my.config")
+        );
+        assert_eq!(
+            m.variants[2].source,
+            Source::Git {
+                repo: "/src/linux".into(),
+                rev: "v6.12".into()
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_column() {
+        let text = "variants:\n  - name: a\n    patchez: []\n";
+        assert_eq!(
+            messages(parse_with(text, &["/kc/base.config"])),
+            vec!["/m/matrix.yaml:3:5: variants[0]: unknown field `patchez`, expected one of `name`, `description`, `source`, `patches`, `configs`"]
+        );
+    }
+
+    #[test]
+    fn wrong_type_is_located() {
+        let text = "variants:\n  - name: a\n    configs: base\n";
+        let msgs = messages(parse_with(text, &[]));
+        assert_eq!(msgs.len(), 1);
+        assert!(msgs[0].starts_with("/m/matrix.yaml:3:14: variants[0].configs: invalid type: string \"base\", expected a sequence"), "{msgs:?}");
+    }
+
+    #[test]
+    fn semantic_errors_are_all_reported_with_positions() {
+        let text = "\
+variants:
+  - name: a
+    configs: [base, nope]
+  - name: a
+    patches:
+      - missing.patch
+  - name: Bad Name
+    source: { tarball: /t.tar.xz, dir: /d }
+  - name: g
+    source: { git: /src/linux }
+";
+        assert_eq!(
+            messages(parse_with(text, &["/kc/base.config", "/src/linux"])),
+            vec![
+                "/m/matrix.yaml:3:21: Kconfig fragment `nope` not found at /kc/nope.config (expected a name from kernel-configs/ such as `base`, or a path to a .config fragment)",
+                "/m/matrix.yaml:4:11: duplicate variant name `a` (first used by variants[0])",
+                "/m/matrix.yaml:6:9: patch input /m/missing.patch does not exist (expected a patch/mbox file, a quilt series file, or a directory)",
+                "/m/matrix.yaml:7:11: variant name `Bad Name` is not allowed: expected 1-64 characters from a-z, 0-9, `-`, `_`, `.` (it names directories)",
+                "/m/matrix.yaml:8:13: expected exactly one of `tarball: PATH`, `dir: PATH`, or `git: PATH` with `ref: REV`",
+                "/m/matrix.yaml:10:13: a git source needs `ref:` (a branch, tag or commit)",
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_and_syntax_errors() {
+        assert_eq!(
+            messages(parse_with("variants: []\n", &[])),
+            vec!["/m/matrix.yaml:1:11: `variants` is empty: expected at least one variant"]
+        );
+        let msgs = messages(parse_with("variants:\n  - name: \"unterminated\n", &[]));
+        assert!(msgs[0].starts_with("/m/matrix.yaml:3:1: "), "{msgs:?}");
+    }
+
+    #[test]
+    fn select_unknown_variant_lists_known_ones() {
+        let m = parse_with(
+            "variants:\n  - name: a\n  - name: b\n",
+            &["/kc/base.config"],
+        )
+        .unwrap();
+        assert_eq!(m.select(&[]).unwrap().len(), 2);
+        let err = m.select(&["c".to_string()]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "no variant named `c` in /m/matrix.yaml; known variants: a, b"
+        );
+    }
+}
