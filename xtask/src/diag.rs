@@ -18,25 +18,13 @@ pub struct Located {
 
 impl Located {
     pub fn new(file: &Path, (line, col): (usize, usize), message: impl Into<String>) -> Located {
-        Located {
-            file: file.to_path_buf(),
-            line,
-            col,
-            message: message.into(),
-        }
+        Located { file: file.to_path_buf(), line, col, message: message.into() }
     }
 }
 
 impl fmt::Display for Located {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.line,
-            self.col,
-            self.message
-        )
+        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.col, self.message)
     }
 }
 

@@ -21,9 +21,7 @@ pub struct DoctorArgs {
 
 impl DoctorArgs {
     pub fn run(self, sh: &Shell) -> Result<()> {
-        let report = check_and_install(sh, Needs::Everything, self.no_install, &mut |line| {
-            println!("{line}")
-        })?;
+        let report = check_and_install(sh, Needs::Everything, self.no_install, &mut |line| println!("{line}"))?;
         println!("{}", render_table(&report));
         report.into_result()
     }
@@ -57,18 +55,8 @@ pub struct Requirement {
     for_builds: bool,
 }
 
-const fn req(
-    tool: &'static str,
-    package: &'static str,
-    probe: Probe,
-    for_builds: bool,
-) -> Requirement {
-    Requirement {
-        tool,
-        package,
-        probe,
-        for_builds,
-    }
+const fn req(tool: &'static str, package: &'static str, probe: Probe, for_builds: bool) -> Requirement {
+    Requirement { tool, package, probe, for_builds }
 }
 
 pub const REQUIREMENTS: &[Requirement] = &[
@@ -77,52 +65,17 @@ pub const REQUIREMENTS: &[Requirement] = &[
     req("gcc", "gcc", Probe::Command("gcc", &["--version"]), true),
     req("ld", "binutils", Probe::Command("ld", &["--version"]), true),
     req("flex", "flex", Probe::Command("flex", &["--version"]), true),
-    req(
-        "bison",
-        "bison",
-        Probe::Command("bison", &["--version"]),
-        true,
-    ),
+    req("bison", "bison", Probe::Command("bison", &["--version"]), true),
     req("bc", "bc", Probe::Command("bc", &["--version"]), true),
     req("xz", "xz-utils", Probe::Command("xz", &["--version"]), true),
-    req(
-        "libelf",
-        "libelf-dev",
-        Probe::File("/usr/include/libelf.h"),
-        true,
-    ),
-    req(
-        "openssl headers",
-        "libssl-dev",
-        Probe::File("/usr/include/openssl/ssl.h"),
-        true,
-    ),
+    req("libelf", "libelf-dev", Probe::File("/usr/include/libelf.h"), true),
+    req("openssl headers", "libssl-dev", Probe::File("/usr/include/openssl/ssl.h"), true),
     req("cpio", "cpio", Probe::Command("cpio", &["--version"]), true),
     req("kmod", "kmod", Probe::Command("kmod", &["--version"]), true),
-    req(
-        "ccache",
-        "ccache",
-        Probe::Command("ccache", &["--version"]),
-        true,
-    ),
-    req(
-        "kernel source",
-        project::DEFAULT_TARBALL_PACKAGE,
-        Probe::File(project::DEFAULT_TARBALL),
-        true,
-    ),
-    req(
-        "qemu-system-x86_64",
-        "qemu-system-x86",
-        Probe::Command("qemu-system-x86_64", &["--version"]),
-        false,
-    ),
-    req(
-        "busybox (static)",
-        "busybox-static",
-        Probe::StaticBusybox,
-        false,
-    ),
+    req("ccache", "ccache", Probe::Command("ccache", &["--version"]), true),
+    req("kernel source", project::DEFAULT_TARBALL_PACKAGE, Probe::File(project::DEFAULT_TARBALL), true),
+    req("qemu-system-x86_64", "qemu-system-x86", Probe::Command("qemu-system-x86_64", &["--version"]), false),
+    req("busybox (static)", "busybox-static", Probe::StaticBusybox, false),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,11 +98,7 @@ pub struct Report {
 
 impl Report {
     pub fn missing(&self) -> Vec<&Requirement> {
-        self.rows
-            .iter()
-            .filter(|r| matches!(r.status, Status::Missing(_)))
-            .map(|r| &r.requirement)
-            .collect()
+        self.rows.iter().filter(|r| matches!(r.status, Status::Missing(_))).map(|r| &r.requirement).collect()
     }
 
     fn into_result(self) -> Result<()> {
@@ -160,11 +109,7 @@ impl Report {
         let packages: Vec<&str> = missing.iter().map(|r| r.package).collect();
         bail!(
             "missing on this host: {} (packages: {})",
-            missing
-                .iter()
-                .map(|r| r.tool)
-                .collect::<Vec<_>>()
-                .join(", "),
+            missing.iter().map(|r| r.tool).collect::<Vec<_>>().join(", "),
             packages.join(" ")
         )
     }
@@ -174,50 +119,24 @@ impl Report {
 /// Quiet when everything is there; otherwise it says what it does on stderr.
 pub fn ensure_host(sh: &Shell, needs: Needs, no_install: bool, _json: bool) -> Result<()> {
     let report = check_and_install(sh, needs, no_install, &mut |line| eprintln!("{line}"))?;
-    if report
-        .rows
-        .iter()
-        .any(|r| !matches!(r.status, Status::Found(_)))
-    {
+    if report.rows.iter().any(|r| !matches!(r.status, Status::Found(_))) {
         eprintln!("{}", render_table(&report));
     }
     report.into_result()
 }
 
-fn check_and_install(
-    sh: &Shell,
-    needs: Needs,
-    no_install: bool,
-    say: &mut dyn FnMut(String),
-) -> Result<Report> {
-    let wanted: Vec<Requirement> = REQUIREMENTS
-        .iter()
-        .copied()
-        .filter(|r| needs == Needs::Everything || r.for_builds)
-        .collect();
-    let mut rows: Vec<Row> = wanted
-        .iter()
-        .map(|r| Row {
-            requirement: *r,
-            status: probe(sh, r),
-        })
-        .collect();
-    let missing: Vec<&'static str> = dedup(
-        rows.iter()
-            .filter(|r| matches!(r.status, Status::Missing(_)))
-            .map(|r| r.requirement.package)
-            .collect(),
-    );
+fn check_and_install(sh: &Shell, needs: Needs, no_install: bool, say: &mut dyn FnMut(String)) -> Result<Report> {
+    let wanted: Vec<Requirement> =
+        REQUIREMENTS.iter().copied().filter(|r| needs == Needs::Everything || r.for_builds).collect();
+    let mut rows: Vec<Row> = wanted.iter().map(|r| Row { requirement: *r, status: probe(sh, r) }).collect();
+    let missing: Vec<&'static str> =
+        dedup(rows.iter().filter(|r| matches!(r.status, Status::Missing(_))).map(|r| r.requirement.package).collect());
     if missing.is_empty() {
         return Ok(Report { rows });
     }
-    let no_install =
-        no_install || std::env::var(NO_INSTALL_ENV).is_ok_and(|v| !v.is_empty() && v != "0");
+    let no_install = no_install || std::env::var(NO_INSTALL_ENV).is_ok_and(|v| !v.is_empty() && v != "0");
     if no_install {
-        say(format!(
-            "not installing (--no-install or {NO_INSTALL_ENV}); missing packages: {}",
-            missing.join(" ")
-        ));
+        say(format!("not installing (--no-install or {NO_INSTALL_ENV}); missing packages: {}", missing.join(" ")));
         return Ok(Report { rows });
     }
     if !is_debian_like() {
@@ -228,22 +147,13 @@ fn check_and_install(
         );
     }
     // `env VAR=value` keeps the setting when sudo resets the environment.
-    let (program, env_args): (&str, &[&str]) = if is_root() {
-        ("env", &[])
-    } else {
-        ("sudo", &["env"])
-    };
+    let (program, env_args): (&str, &[&str]) = if is_root() { ("env", &[]) } else { ("sudo", &["env"]) };
     let prefix = if is_root() { "" } else { "sudo " };
-    say(format!(
-        "installing missing packages: {prefix}env DEBIAN_FRONTEND=noninteractive apt-get update -q"
-    ));
-    cmd!(
-        sh,
-        "{program} {env_args...} DEBIAN_FRONTEND=noninteractive apt-get update -q"
-    )
-    .quiet()
-    .ignore_stdout()
-    .run()?;
+    say(format!("installing missing packages: {prefix}env DEBIAN_FRONTEND=noninteractive apt-get update -q"));
+    cmd!(sh, "{program} {env_args...} DEBIAN_FRONTEND=noninteractive apt-get update -q")
+        .quiet()
+        .ignore_stdout()
+        .run()?;
     say(format!(
         "installing missing packages: {prefix}env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends {}",
         missing.join(" ")
@@ -271,11 +181,7 @@ fn dedup(mut packages: Vec<&'static str>) -> Vec<&'static str> {
 
 fn probe(sh: &Shell, requirement: &Requirement) -> Status {
     match requirement.probe {
-        Probe::Command(program, args) => match cmd!(sh, "{program} {args...}")
-            .quiet()
-            .ignore_stderr()
-            .read()
-        {
+        Probe::Command(program, args) => match cmd!(sh, "{program} {args...}").quiet().ignore_stderr().read() {
             Ok(out) => Status::Found(version_of(&out)),
             Err(_) => Status::Missing(format!("`{program}` not on PATH")),
         },
@@ -303,11 +209,7 @@ fn probe(sh: &Shell, requirement: &Requirement) -> Status {
 /// The first line of a `--version` output, without the program's name when
 /// it is repeated there, shortened to fit the table.
 pub fn version_of(output: &str) -> String {
-    let line = output
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim();
+    let line = output.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
     line.chars().take(60).collect()
 }
 
@@ -350,28 +252,16 @@ fn is_root() -> bool {
 
 /// The table `doctor` prints: tool, package, status, version or reason.
 pub fn render_table(report: &Report) -> String {
-    let mut rows = vec![[
-        "tool".to_string(),
-        "package".to_string(),
-        "status".to_string(),
-        "version".to_string(),
-    ]];
+    let mut rows = vec![["tool".to_string(), "package".to_string(), "status".to_string(), "version".to_string()]];
     for row in &report.rows {
         let (status, detail) = match &row.status {
             Status::Found(v) => ("found", v.clone()),
             Status::Installed(v) => ("installed", v.clone()),
             Status::Missing(why) => ("MISSING", why.clone()),
         };
-        rows.push([
-            row.requirement.tool.to_string(),
-            row.requirement.package.to_string(),
-            status.to_string(),
-            detail,
-        ]);
+        rows.push([row.requirement.tool.to_string(), row.requirement.package.to_string(), status.to_string(), detail]);
     }
-    let widths: Vec<usize> = (0..4)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
+    let widths: Vec<usize> = (0..4).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     rows.iter()
         .map(|r| {
             format!(
@@ -397,10 +287,7 @@ mod tests {
 
     #[test]
     fn version_is_the_first_nonempty_line() {
-        assert_eq!(
-            version_of("\nGNU Make 4.3\nBuilt for x86_64\n"),
-            "GNU Make 4.3"
-        );
+        assert_eq!(version_of("\nGNU Make 4.3\nBuilt for x86_64\n"), "GNU Make 4.3");
         assert_eq!(version_of(""), "");
     }
 
@@ -420,18 +307,12 @@ mod tests {
     fn table_is_aligned_and_names_missing_packages() {
         let report = Report {
             rows: vec![
-                Row {
-                    requirement: REQUIREMENTS[1],
-                    status: Status::Found("GNU Make 4.3".into()),
-                },
+                Row { requirement: REQUIREMENTS[1], status: Status::Found("GNU Make 4.3".into()) },
                 Row {
                     requirement: REQUIREMENTS[14],
                     status: Status::Missing("`qemu-system-x86_64` not on PATH".into()),
                 },
-                Row {
-                    requirement: REQUIREMENTS[12],
-                    status: Status::Installed("ccache version 4.7.5".into()),
-                },
+                Row { requirement: REQUIREMENTS[12], status: Status::Installed("ccache version 4.7.5".into()) },
             ],
         };
         assert_eq!(

@@ -135,29 +135,20 @@ pub fn load(file: &Path) -> anyhow::Result<Matrix> {
     let base_dir = file.parent().unwrap_or(Path::new("."));
     let configs_dir = project::kernel_configs_dir();
     let exists = |p: &Path| p.exists();
-    let context = Context {
-        base_dir,
-        configs_dir: &configs_dir,
-        exists: &exists,
-    };
+    let context = Context { base_dir, configs_dir: &configs_dir, exists: &exists };
     Ok(parse(file, &text, &context)?)
 }
 
 /// Parses and validates matrix text. Every problem found is reported with its
 /// position, not just the first.
 pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, LocatedErrors> {
-    let raw: RawMatrix =
-        serde_yaml::from_str(text).map_err(|e| LocatedErrors(vec![serde_error(file, &e)]))?;
+    let raw: RawMatrix = serde_yaml::from_str(text).map_err(|e| LocatedErrors(vec![serde_error(file, &e)]))?;
     let index = YamlIndex::build(text);
     let mut errors = Vec::new();
-    let mut error =
-        |path: &str, message: String| errors.push(Located::new(file, index.value(path), message));
+    let mut error = |path: &str, message: String| errors.push(Located::new(file, index.value(path), message));
 
     if raw.variants.is_empty() {
-        error(
-            "variants",
-            "`variants` is empty: expected at least one variant".to_string(),
-        );
+        error("variants", "`variants` is empty: expected at least one variant".to_string());
     }
     let mut seen: HashMap<&str, usize> = HashMap::new();
     let mut variants = Vec::new();
@@ -173,13 +164,7 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
             );
         }
         if let Some(first) = seen.insert(&rv.name, i) {
-            error(
-                &at("name"),
-                format!(
-                    "duplicate variant name `{}` (first used by variants[{first}])",
-                    rv.name
-                ),
-            );
+            error(&at("name"), format!("duplicate variant name `{}` (first used by variants[{first}])", rv.name));
         }
 
         let source = match &rv.source {
@@ -187,15 +172,11 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
             Some(src) => match (&src.tarball, &src.dir, &src.git, &src.rev) {
                 (Some(t), None, None, None) => Some(Source::Tarball(resolve(cx.base_dir, t))),
                 (None, Some(d), None, None) => Some(Source::Dir(resolve(cx.base_dir, d))),
-                (None, None, Some(g), Some(r)) if !r.trim().is_empty() => Some(Source::Git {
-                    repo: resolve(cx.base_dir, g),
-                    rev: r.clone(),
-                }),
+                (None, None, Some(g), Some(r)) if !r.trim().is_empty() => {
+                    Some(Source::Git { repo: resolve(cx.base_dir, g), rev: r.clone() })
+                }
                 (None, None, Some(_), _) => {
-                    error(
-                        &at("source"),
-                        "a git source needs `ref:` (a branch, tag or commit)".to_string(),
-                    );
+                    error(&at("source"), "a git source needs `ref:` (a branch, tag or commit)".to_string());
                     None
                 }
                 _ => {
@@ -211,10 +192,7 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
         if let Some(Source::Tarball(p) | Source::Dir(p) | Source::Git { repo: p, .. }) = &source {
             let is_default = source == Some(Source::default_tarball());
             if !is_default && !(cx.exists)(p) {
-                error(
-                    &at("source"),
-                    format!("source path {} does not exist", p.display()),
-                );
+                error(&at("source"), format!("source path {} does not exist", p.display()));
             }
         }
 
@@ -233,8 +211,7 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
         if rv.configs.is_empty() {
             error(
                 &at("configs"),
-                "`configs` is empty: expected at least one Kconfig fragment, e.g. [base]"
-                    .to_string(),
+                "`configs` is empty: expected at least one Kconfig fragment, e.g. [base]".to_string(),
             );
         }
         let mut configs = Vec::new();
@@ -264,10 +241,7 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
     }
     drop(error);
     if errors.is_empty() {
-        Ok(Matrix {
-            file: file.to_path_buf(),
-            variants,
-        })
+        Ok(Matrix { file: file.to_path_buf(), variants })
     } else {
         Err(LocatedErrors(errors))
     }
@@ -296,9 +270,7 @@ fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
 }
 
 /// Turns a serde error into `file:line:col: message`, dropping serde's own
@@ -309,10 +281,7 @@ pub fn serde_error(file: &Path, error: &serde_yaml::Error) -> Located {
         Some(cut) => text[..cut].to_string(),
         None => text,
     };
-    let pos = error
-        .location()
-        .map(|l| (l.line(), l.column()))
-        .unwrap_or((1, 1));
+    let pos = error.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
     Located::new(file, pos, message)
 }
 
@@ -323,21 +292,12 @@ mod tests {
     fn parse_with(text: &str, existing: &[&str]) -> Result<Matrix, LocatedErrors> {
         let existing: Vec<PathBuf> = existing.iter().map(PathBuf::from).collect();
         let exists = move |p: &Path| existing.iter().any(|e| e == p);
-        let cx = Context {
-            base_dir: Path::new("/m"),
-            configs_dir: Path::new("/kc"),
-            exists: &exists,
-        };
+        let cx = Context { base_dir: Path::new("/m"), configs_dir: Path::new("/kc"), exists: &exists };
         parse(Path::new("/m/matrix.yaml"), text, &cx)
     }
 
     fn messages(result: Result<Matrix, LocatedErrors>) -> Vec<String> {
-        result
-            .unwrap_err()
-            .0
-            .iter()
-            .map(|e| e.to_string())
-            .collect()
+        result.unwrap_err().0.iter().map(|e| e.to_string()).collect()
     }
 
     #[test]
@@ -352,37 +312,15 @@ variants:
   - name: mine
     source: { git: /src/linux, ref: v6.12 }
 ";
-        let m = parse_with(
-            text,
-            &[
-                "/kc/base.config",
-                "/m/../patches/stop-machine",
-                "/m/extra/my.config",
-                "/src/linux",
-            ],
-        )
-        .unwrap();
+        let m =
+            parse_with(text, &["/kc/base.config", "/m/../patches/stop-machine", "/m/extra/my.config", "/src/linux"])
+                .unwrap();
         assert_eq!(m.variants.len(), 3);
         assert_eq!(m.variants[0].source, Source::default_tarball());
-        assert_eq!(
-            m.variants[0].configs,
-            vec![PathBuf::from("/kc/base.config")]
-        );
-        assert_eq!(
-            m.variants[1].patches,
-            vec![PathBuf::from("/m/../patches/stop-machine")]
-        );
-        assert_eq!(
-            m.variants[1].configs[1],
-            PathBuf::from("/m/extra/my.config")
-        );
-        assert_eq!(
-            m.variants[2].source,
-            Source::Git {
-                repo: "/src/linux".into(),
-                rev: "v6.12".into()
-            }
-        );
+        assert_eq!(m.variants[0].configs, vec![PathBuf::from("/kc/base.config")]);
+        assert_eq!(m.variants[1].patches, vec![PathBuf::from("/m/../patches/stop-machine")]);
+        assert_eq!(m.variants[1].configs[1], PathBuf::from("/m/extra/my.config"));
+        assert_eq!(m.variants[2].source, Source::Git { repo: "/src/linux".into(), rev: "v6.12".into() });
     }
 
     #[test]
@@ -399,7 +337,12 @@ variants:
         let text = "variants:\n  - name: a\n    configs: base\n";
         let msgs = messages(parse_with(text, &[]));
         assert_eq!(msgs.len(), 1);
-        assert!(msgs[0].starts_with("/m/matrix.yaml:3:14: variants[0].configs: invalid type: string \"base\", expected a sequence"), "{msgs:?}");
+        assert!(
+            msgs[0].starts_with(
+                "/m/matrix.yaml:3:14: variants[0].configs: invalid type: string \"base\", expected a sequence"
+            ),
+            "{msgs:?}"
+        );
     }
 
     #[test]
@@ -441,16 +384,9 @@ variants:
 
     #[test]
     fn select_unknown_variant_lists_known_ones() {
-        let m = parse_with(
-            "variants:\n  - name: a\n  - name: b\n",
-            &["/kc/base.config"],
-        )
-        .unwrap();
+        let m = parse_with("variants:\n  - name: a\n  - name: b\n", &["/kc/base.config"]).unwrap();
         assert_eq!(m.select(&[]).unwrap().len(), 2);
         let err = m.select(&["c".to_string()]).unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "no variant named `c` in /m/matrix.yaml; known variants: a, b"
-        );
+        assert_eq!(err, "no variant named `c` in /m/matrix.yaml; known variants: a, b");
     }
 }

@@ -44,8 +44,7 @@ pub fn cache_dir(flag: Option<&Path>) -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(dir).join("modrig"));
     }
-    let home = std::env::var_os("HOME")
-        .context("neither XDG_CACHE_HOME nor HOME is set: pass --cache-dir")?;
+    let home = std::env::var_os("HOME").context("neither XDG_CACHE_HOME nor HOME is set: pass --cache-dir")?;
     Ok(PathBuf::from(home).join(".cache/modrig"))
 }
 

@@ -68,14 +68,8 @@ fn parent_path(path: &str) -> Option<&str> {
 }
 
 enum Frame {
-    Map {
-        path: String,
-        pending_key: Option<String>,
-    },
-    Seq {
-        path: String,
-        next_index: usize,
-    },
+    Map { path: String, pending_key: Option<String> },
+    Seq { path: String, next_index: usize },
 }
 
 #[derive(Default)]
@@ -135,18 +129,12 @@ impl<'input> SpannedEventReceiver<'input> for Builder {
             Event::MappingStart(..) => {
                 let path = self.place_node(None, pos).unwrap_or_default();
                 self.index.values.insert(path.clone(), pos);
-                self.stack.push(Frame::Map {
-                    path,
-                    pending_key: None,
-                });
+                self.stack.push(Frame::Map { path, pending_key: None });
             }
             Event::SequenceStart(..) => {
                 let path = self.place_node(None, pos).unwrap_or_default();
                 self.index.values.insert(path.clone(), pos);
-                self.stack.push(Frame::Seq {
-                    path,
-                    next_index: 0,
-                });
+                self.stack.push(Frame::Seq { path, next_index: 0 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 self.stack.pop();

@@ -77,42 +77,19 @@ pub struct BuildEnv<'a> {
 
 impl<'a> BuildEnv<'a> {
     pub fn new(sh: &'a Shell, cache: PathBuf, reporter: &'a dyn Reporter) -> Result<BuildEnv<'a>> {
-        fs::create_dir_all(&cache)
-            .with_context(|| format!("cannot create cache directory {}", cache.display()))?;
-        let gcc = cmd!(sh, "gcc --version")
-            .quiet()
-            .read()
-            .context("gcc not found: run `cargo xtask doctor`")?;
-        let ld = cmd!(sh, "ld --version")
-            .quiet()
-            .read()
-            .context("ld (binutils) not found: run `cargo xtask doctor`")?;
+        fs::create_dir_all(&cache).with_context(|| format!("cannot create cache directory {}", cache.display()))?;
+        let gcc = cmd!(sh, "gcc --version").quiet().read().context("gcc not found: run `cargo xtask doctor`")?;
+        let ld =
+            cmd!(sh, "ld --version").quiet().read().context("ld (binutils) not found: run `cargo xtask doctor`")?;
         let toolchain = format!("{}\n{}", first_line(&gcc), first_line(&ld));
-        let has_ccache = cmd!(sh, "ccache --version")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run()
-            .is_ok();
+        let has_ccache = cmd!(sh, "ccache --version").quiet().ignore_stdout().ignore_stderr().run().is_ok();
         let cc = if has_ccache { "ccache gcc" } else { "gcc" }.to_string();
-        let jobs = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
-        Ok(BuildEnv {
-            sh,
-            cache,
-            jobs,
-            cc,
-            toolchain,
-            reporter,
-        })
+        let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Ok(BuildEnv { sh, cache, jobs, cc, toolchain, reporter })
     }
 
     fn stage(&self, variant: &Variant, stage: impl Into<String>) {
-        self.reporter.report(&BuildEvent::Stage {
-            variant: variant.name.clone(),
-            stage: stage.into(),
-        });
+        self.reporter.report(&BuildEvent::Stage { variant: variant.name.clone(), stage: stage.into() });
     }
 
     /// Environment for every compiler call: the cache's own ccache, with
@@ -121,11 +98,7 @@ impl<'a> BuildEnv<'a> {
     /// identical inputs give identical kernels.
     fn make_command(&self, dir: &Path, args: &[String]) -> Command {
         let cc = &self.cc;
-        let mut command: Command = cmd!(
-            self.sh,
-            "make -C {dir} ARCH=x86_64 CC={cc} HOSTCC={cc} {args...}"
-        )
-        .into();
+        let mut command: Command = cmd!(self.sh, "make -C {dir} ARCH=x86_64 CC={cc} HOSTCC={cc} {args...}").into();
         command
             .env("CCACHE_DIR", self.cache.join("ccache"))
             .env("CCACHE_BASEDIR", &self.cache)
@@ -142,36 +115,31 @@ impl<'a> BuildEnv<'a> {
 /// Builds (or finds in the cache) the kernel and stress modules of `variant`.
 pub fn build_variant(env: &BuildEnv<'_>, variant: &Variant) -> Result<BuiltKernel> {
     let started = Instant::now();
-    let result = build_variant_inner(env, variant, started);
+    let mut log = None;
+    let result = build_variant_inner(env, variant, started, &mut log);
     if result.is_err() {
-        env.reporter.report(&BuildEvent::Failed {
-            variant: variant.name.clone(),
-            log: None,
-        });
+        env.reporter.report(&BuildEvent::Failed { variant: variant.name.clone(), log });
     }
     result.with_context(|| format!("failed to build variant {}", variant.name))
 }
 
+/// Does the work of [`build_variant`]; sets `log_out` as soon as the build
+/// has a log, so that a failure can point at it.
 fn build_variant_inner(
     env: &BuildEnv<'_>,
     variant: &Variant,
     started: Instant,
+    log_out: &mut Option<PathBuf>,
 ) -> Result<BuiltKernel> {
     let sh = env.sh;
     let merged = merge_fragments(&variant.configs)?;
     let merged_text = merged.render();
     let patch_list = patches::expand(&variant.patches)?;
-    env.stage(
-        variant,
-        format!("identifying {}", variant.source.describe()),
-    );
+    env.stage(variant, format!("identifying {}", variant.source.describe()));
     let source_id = source::identify(sh, &variant.source, &env.cache)?;
     let key = cache::variant_key(&cache::KeyInputs {
         source_identity: &source_id.identity,
-        patches: patch_list
-            .iter()
-            .map(|p| (p.strip, p.text.as_str()))
-            .collect(),
+        patches: patch_list.iter().map(|p| (p.strip, p.text.as_str())).collect(),
         merged_config: &merged_text,
         toolchain: &env.toolchain,
     });
@@ -196,38 +164,16 @@ fn build_variant_inner(
     let logs = env.cache.join("logs");
     fs::create_dir_all(&logs)?;
     let log = logs.join(format!("{}-{}.log", variant.name, &key[..12]));
-    fs::write(
-        &log,
-        format!("modrig build of variant {} (key {key})\n", variant.name),
-    )?;
+    fs::write(&log, format!("modrig build of variant {} (key {key})\n", variant.name))?;
+    *log_out = Some(log.clone());
 
     let mut objects_compiled = 0;
     if !kernel_cached {
-        objects_compiled = build_kernel(
-            env,
-            variant,
-            &source_id,
-            &patch_list,
-            &merged,
-            &key,
-            &kernel_dir,
-            &log,
-            started,
-        )
-        .inspect_err(|_| {
-            env.reporter.report(&BuildEvent::Failed {
-                variant: variant.name.clone(),
-                log: Some(log.clone()),
-            })
-        })?;
+        objects_compiled =
+            build_kernel(env, variant, &source_id, &patch_list, &merged, &key, &kernel_dir, &log, started)?;
     }
     env.stage(variant, "building stress modules (guests/modules)");
-    let modules_dir = build_modules(env, &kernel_dir, &modules_key, &log).inspect_err(|_| {
-        env.reporter.report(&BuildEvent::Failed {
-            variant: variant.name.clone(),
-            log: Some(log.clone()),
-        })
-    })?;
+    let modules_dir = build_modules(env, &kernel_dir, &modules_key, &log)?;
     let built = load_built(variant, &key, &kernel_dir, modules_dir)?;
     env.reporter.report(&BuildEvent::Built {
         variant: variant.name.clone(),
@@ -239,6 +185,89 @@ fn build_variant_inner(
         log,
     });
     Ok(built)
+}
+
+/// Runs `work` on the variant's source tree with its patches applied, holding
+/// the tree's lock, and leaves the tree pristine afterwards whatever happens.
+fn with_patched_tree<T>(
+    env: &BuildEnv<'_>,
+    variant: &Variant,
+    source_id: &source::SourceId,
+    patch_list: &[patches::Patch],
+    work: impl FnOnce(&Path) -> Result<T>,
+) -> Result<T> {
+    let sh = env.sh;
+    // One build at a time per source tree: the tree's checkout is shared.
+    let sources = env.cache.join("sources");
+    fs::create_dir_all(&sources)?;
+    let lock = fs::File::create(sources.join(format!("{}.lock", source_id.tree_key)))?;
+    if lock.try_lock().is_err() {
+        env.stage(variant, "waiting for another modrig build of this source");
+        lock.lock()?;
+    }
+
+    env.stage(variant, format!("preparing source tree ({})", variant.source.describe()));
+    let tree = source::prepare_tree(sh, &variant.source, source_id, &env.cache)?;
+    if !patch_list.is_empty() {
+        env.stage(variant, format!("applying {} patch(es)", patch_list.len()));
+        if let Err(error) = patches::apply(sh, &tree, patch_list) {
+            source::reset(sh, &tree).context("could not reset the source tree after a failed patch")?;
+            return Err(anyhow::anyhow!("{error:#}\n(the source tree was reset to its pristine state)"));
+        }
+    }
+    let outcome = work(&tree);
+    source::reset(sh, &tree)?;
+    outcome
+}
+
+/// Configures the variant (patches applied, fragments merged, verified)
+/// without compiling, and saves its `.config` under `<cache>/configs/`.
+pub fn configure_variant(env: &BuildEnv<'_>, variant: &Variant) -> Result<PathBuf> {
+    let merged = merge_fragments(&variant.configs)?;
+    let patch_list = patches::expand(&variant.patches)?;
+    let source_id = source::identify(env.sh, &variant.source, &env.cache)?;
+    let log = env.cache.join("logs").join(format!("{}-config.log", variant.name));
+    fs::create_dir_all(env.cache.join("logs"))?;
+    fs::write(&log, format!("modrig configure of variant {}\n", variant.name))?;
+    let out = with_patched_tree(env, variant, &source_id, &patch_list, |tree| {
+        configure(env, variant, tree, &source_id, &merged, &log)
+    })
+    .with_context(|| format!("failed to configure variant {}", variant.name))?;
+    let saved = env.cache.join("configs").join(format!("{}.config", variant.name));
+    fs::create_dir_all(env.cache.join("configs"))?;
+    fs::copy(out.join(".config"), &saved)?;
+    Ok(saved)
+}
+
+/// Writes the merged request into the shared `O=` directory of this source
+/// and config, runs `allnoconfig` with it and `olddefconfig`, and checks that
+/// every requested value survived. Returns the `O=` directory.
+fn configure(
+    env: &BuildEnv<'_>,
+    variant: &Variant,
+    tree: &Path,
+    source_id: &source::SourceId,
+    merged: &kconfig::Merged,
+    log: &Path,
+) -> Result<PathBuf> {
+    let merged_text = merged.render();
+    let config_hash = &source::sha256_hex(merged_text.as_bytes())[..16];
+    let out = env.cache.join("builds").join(&source_id.tree_key).join(config_hash);
+    fs::create_dir_all(&out)?;
+    let out_arg = format!("O={}", out.display());
+
+    env.stage(variant, "configuring");
+    let fragment = out.join("modrig.fragment");
+    fs::write(&fragment, &merged_text)?;
+    let allconfig = format!("KCONFIG_ALLCONFIG={}", fragment.display());
+    run_make(env, tree, &[out_arg.clone(), allconfig, "allnoconfig".into()], "make allnoconfig", log, |_, _| {})?;
+    run_make(env, tree, &[out_arg, "olddefconfig".into()], "make olddefconfig", log, |_, _| {})?;
+    let final_config = fs::read_to_string(out.join(".config"))?;
+    let mismatches = kconfig::verify(&merged.settings, &final_config);
+    if !mismatches.is_empty() {
+        bail!("{}", explain_mismatches(tree, &mismatches));
+    }
+    Ok(out)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -253,42 +282,20 @@ fn build_kernel(
     log: &Path,
     started: Instant,
 ) -> Result<u64> {
-    let sh = env.sh;
-    // One build at a time per source tree: the tree's checkout is shared.
-    let sources = env.cache.join("sources");
-    fs::create_dir_all(&sources)?;
-    let lock = fs::File::create(sources.join(format!("{}.lock", source_id.tree_key)))?;
-    if lock.try_lock().is_err() {
-        env.stage(variant, "waiting for another modrig build of this source");
-        lock.lock()?;
-    }
-
-    env.stage(
-        variant,
-        format!("preparing source tree ({})", variant.source.describe()),
-    );
-    let tree = source::prepare_tree(sh, &variant.source, source_id, &env.cache)?;
-    if !patch_list.is_empty() {
-        env.stage(variant, format!("applying {} patch(es)", patch_list.len()));
-        if let Err(error) = patches::apply(sh, &tree, patch_list) {
-            source::reset(sh, &tree)
-                .context("could not reset the source tree after a failed patch")?;
-            return Err(error.context("the source tree was reset to its pristine state"));
-        }
-    }
-    let outcome = configure_and_make(
-        env, variant, &tree, source_id, patch_list, merged, key, kernel_dir, log, started,
-    );
-    // Leave the tree pristine for the next variant, whatever happened.
-    source::reset(sh, &tree)?;
-    outcome
+    with_patched_tree(env, variant, source_id, patch_list, |tree| {
+        let out = configure(env, variant, tree, source_id, merged, log)?;
+        make_and_export(env, variant, tree, &out, source_id, patch_list, merged, key, kernel_dir, log, started)
+    })
 }
 
+/// Compiles in the configured `O=` directory and publishes the kernel's
+/// artifacts as `kernels/<key>/`. Returns the number of objects compiled.
 #[allow(clippy::too_many_arguments)]
-fn configure_and_make(
+fn make_and_export(
     env: &BuildEnv<'_>,
     variant: &Variant,
     tree: &Path,
+    out: &Path,
     source_id: &source::SourceId,
     patch_list: &[patches::Patch],
     merged: &kconfig::Merged,
@@ -298,41 +305,7 @@ fn configure_and_make(
     started: Instant,
 ) -> Result<u64> {
     let merged_text = merged.render();
-    let config_hash = &source::sha256_hex(merged_text.as_bytes())[..16];
-    let out = env
-        .cache
-        .join("builds")
-        .join(&source_id.tree_key)
-        .join(config_hash);
-    fs::create_dir_all(&out)?;
     let out_arg = format!("O={}", out.display());
-
-    env.stage(variant, "configuring");
-    let fragment = out.join("modrig.fragment");
-    fs::write(&fragment, &merged_text)?;
-    let allconfig = format!("KCONFIG_ALLCONFIG={}", fragment.display());
-    run_make(
-        env,
-        tree,
-        &[out_arg.clone(), allconfig, "allnoconfig".into()],
-        "make allnoconfig",
-        log,
-        |_, _| {},
-    )?;
-    run_make(
-        env,
-        tree,
-        &[out_arg.clone(), "olddefconfig".into()],
-        "make olddefconfig",
-        log,
-        |_, _| {},
-    )?;
-    let final_config = fs::read_to_string(out.join(".config"))?;
-    let mismatches = kconfig::verify(&merged.settings, &final_config);
-    if !mismatches.is_empty() {
-        bail!("{}", explain_mismatches(tree, &mismatches));
-    }
-
     env.stage(variant, "compiling");
     let stats_file = out.join("modrig-stats.json");
     let estimate: Option<u64> = fs::read(&stats_file)
@@ -356,19 +329,11 @@ fn configure_and_make(
         },
     )?;
     if estimate.is_none_or(|e| objects > e) {
-        write_atomic(
-            &stats_file,
-            &serde_json::to_vec(&BuildStats {
-                full_build_objects: objects,
-            })?,
-        )?;
+        write_atomic(&stats_file, &serde_json::to_vec(&BuildStats { full_build_objects: objects })?)?;
     }
 
     env.stage(variant, "exporting kernel and module build tree");
-    let staging = env
-        .cache
-        .join("kernels")
-        .join(format!(".{key}.tmp-{}", std::process::id()));
+    let staging = env.cache.join("kernels").join(format!(".{key}.tmp-{}", std::process::id()));
     if staging.exists() {
         fs::remove_dir_all(&staging)?;
     }
@@ -380,13 +345,10 @@ fn configure_and_make(
         (".config", "config"),
         ("Module.symvers", "Module.symvers"),
     ] {
-        fs::copy(out.join(from), staging.join(to))
-            .with_context(|| format!("build produced no {from}"))?;
+        fs::copy(out.join(from), staging.join(to)).with_context(|| format!("build produced no {from}"))?;
     }
     export_module_build_tree(env, tree, &out, &staging.join("build"))?;
-    let kernel_release = fs::read_to_string(out.join("include/config/kernel.release"))?
-        .trim()
-        .to_string();
+    let kernel_release = fs::read_to_string(out.join("include/config/kernel.release"))?.trim().to_string();
     let manifest = KernelManifest {
         schema: 1,
         variant: variant.name.clone(),
@@ -406,16 +368,10 @@ fn configure_and_make(
         toolchain: env.toolchain.clone(),
         build_seconds: started.elapsed().as_secs_f64(),
         objects_compiled: objects,
-        built_at_unix: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
+        built_at_unix: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
     };
     fs::write(staging.join("merged.fragment"), &merged_text)?;
-    write_atomic(
-        &staging.join("manifest.json"),
-        &serde_json::to_vec_pretty(&manifest)?,
-    )?;
+    write_atomic(&staging.join("manifest.json"), &serde_json::to_vec_pretty(&manifest)?)?;
     // Publish: the directory appears complete or not at all. A concurrent
     // build of the same key may have won the race; its result is identical.
     if let Err(error) = fs::rename(&staging, kernel_dir) {
@@ -447,12 +403,7 @@ fn run_make(
 /// with the kernel's own `install-extmod-build`, as distributions do for
 /// their linux-headers packages. Modules can then be rebuilt against this
 /// variant at any time, whatever state the shared build directory is in.
-fn export_module_build_tree(
-    env: &BuildEnv<'_>,
-    tree: &Path,
-    out: &Path,
-    dest: &Path,
-) -> Result<()> {
+fn export_module_build_tree(env: &BuildEnv<'_>, tree: &Path, out: &Path, dest: &Path) -> Result<()> {
     let sh = env.sh;
     let script = tree.join("scripts/package/install-extmod-build");
     let _dir = sh.push_dir(out);
@@ -472,70 +423,35 @@ fn export_module_build_tree(
 
 /// Builds `guests/modules` against the variant's exported build tree into
 /// `kernels/<key>/modules/<modules-key>/`.
-fn build_modules(
-    env: &BuildEnv<'_>,
-    kernel_dir: &Path,
-    modules_key: &str,
-    log: &Path,
-) -> Result<PathBuf> {
+fn build_modules(env: &BuildEnv<'_>, kernel_dir: &Path, modules_key: &str, log: &Path) -> Result<PathBuf> {
     let target = kernel_dir.join("modules").join(modules_key);
     if target.is_dir() {
         return Ok(target);
     }
-    let staging = kernel_dir
-        .join("modules")
-        .join(format!(".{modules_key}.tmp-{}", std::process::id()));
+    let staging = kernel_dir.join("modules").join(format!(".{modules_key}.tmp-{}", std::process::id()));
     if staging.exists() {
         fs::remove_dir_all(&staging)?;
     }
     copy_dir(&project::guest_modules_dir(), &staging)?;
     let build_tree = kernel_dir.join("build");
-    let args = [
-        format!("M={}", staging.display()),
-        "W=1".to_string(),
-        format!("-j{}", env.jobs),
-        "modules".to_string(),
-    ];
-    runlog::run_logged(
-        env.make_command(&build_tree, &args),
-        "make M=guests/modules",
-        log,
-        |_, _| {},
-    )?;
+    let args =
+        [format!("M={}", staging.display()), "W=1".to_string(), format!("-j{}", env.jobs), "modules".to_string()];
+    runlog::run_logged(env.make_command(&build_tree, &args), "make M=guests/modules", log, |_, _| {})?;
     let built: Vec<_> = fs::read_dir(&staging)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "ko"))
         .collect();
     if built.is_empty() {
-        bail!(
-            "building guests/modules produced no .ko file (see {})",
-            log.display()
-        );
+        bail!("building guests/modules produced no .ko file (see {})", log.display());
     }
-    fs::rename(&staging, &target).or_else(|e| {
-        if target.is_dir() {
-            fs::remove_dir_all(&staging)
-        } else {
-            Err(e)
-        }
-    })?;
+    fs::rename(&staging, &target).or_else(|e| if target.is_dir() { fs::remove_dir_all(&staging) } else { Err(e) })?;
     fs::copy(log, kernel_dir.join("build.log")).ok();
     Ok(target)
 }
 
-fn load_built(
-    variant: &Variant,
-    key: &str,
-    dir: &Path,
-    modules_dir: PathBuf,
-) -> Result<BuiltKernel> {
+fn load_built(variant: &Variant, key: &str, dir: &Path, modules_dir: PathBuf) -> Result<BuiltKernel> {
     let manifest: KernelManifest = serde_json::from_slice(&fs::read(dir.join("manifest.json"))?)
-        .with_context(|| {
-            format!(
-                "corrupt cache entry {}: remove it and build again",
-                dir.display()
-            )
-        })?;
+        .with_context(|| format!("corrupt cache entry {}: remove it and build again", dir.display()))?;
     Ok(BuiltKernel {
         variant: variant.name.clone(),
         key: key.to_string(),
@@ -550,8 +466,8 @@ fn load_built(
 pub fn merge_fragments(configs: &[PathBuf]) -> Result<kconfig::Merged> {
     let mut parsed = Vec::new();
     for path in configs {
-        let text = fs::read_to_string(path)
-            .with_context(|| format!("cannot read Kconfig fragment {}", path.display()))?;
+        let text =
+            fs::read_to_string(path).with_context(|| format!("cannot read Kconfig fragment {}", path.display()))?;
         parsed.push(kconfig::parse(path, &text)?);
     }
     Ok(kconfig::merge(parsed.iter().map(|p| p.as_slice())))
@@ -599,9 +515,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 /// Names each dropped symbol, what was asked and got, and the `depends on`
 /// lines of its definition so the user sees why Kconfig dropped it.
 fn explain_mismatches(tree: &Path, mismatches: &[kconfig::Mismatch]) -> String {
-    let mut text = String::from(
-        "Kconfig did not keep every requested option (after allnoconfig + olddefconfig):",
-    );
+    let mut text = String::from("Kconfig did not keep every requested option (after allnoconfig + olddefconfig):");
     let kconfigs = kconfig_files(tree);
     for mismatch in mismatches {
         text.push_str(&format!("\n  {mismatch}"));

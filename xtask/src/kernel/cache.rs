@@ -71,12 +71,7 @@ mod tests {
     use super::*;
 
     fn key(source: &str, patches: &[(u32, &str)], config: &str, toolchain: &str) -> String {
-        variant_key(&KeyInputs {
-            source_identity: source,
-            patches: patches.to_vec(),
-            merged_config: config,
-            toolchain,
-        })
+        variant_key(&KeyInputs { source_identity: source, patches: patches.to_vec(), merged_config: config, toolchain })
     }
 
     const BASE: (&str, &str, &str) = ("tarball:sha256:aa", "CONFIG_SMP=y\n", "gcc 12.2.0");
@@ -115,10 +110,7 @@ mod tests {
 
     #[test]
     fn modules_key_follows_files_not_their_order() {
-        let a = vec![
-            ("Kbuild".to_string(), b"obj-m += x.o".to_vec()),
-            ("x.c".to_string(), b"int x;".to_vec()),
-        ];
+        let a = vec![("Kbuild".to_string(), b"obj-m += x.o".to_vec()), ("x.c".to_string(), b"int x;".to_vec())];
         let mut reordered = a.clone();
         reordered.reverse();
         assert_eq!(modules_key("k", &a), modules_key("k", &reordered));

@@ -19,7 +19,10 @@ use serde::Serialize;
 pub enum BuildEvent {
     /// A step of the build began (hashing, importing, patching, configuring,
     /// compiling, exporting, building modules).
-    Stage { variant: String, stage: String },
+    Stage {
+        variant: String,
+        stage: String,
+    },
     /// Kbuild compiled another object; `estimate` is the object count of the
     /// last full build in this build directory, when known.
     Compiled {
@@ -114,16 +117,13 @@ impl TerminalReporter {
 }
 
 fn spinner_style() -> ProgressStyle {
-    ProgressStyle::with_template("{spinner} {prefix:.bold} [{elapsed}] {msg}")
-        .expect("static template")
+    ProgressStyle::with_template("{spinner} {prefix:.bold} [{elapsed}] {msg}").expect("static template")
 }
 
 fn bar_style() -> ProgressStyle {
-    ProgressStyle::with_template(
-        "{spinner} {prefix:.bold} [{elapsed}] [{bar:30}] {pos}/~{len} {msg}",
-    )
-    .expect("static template")
-    .progress_chars("=> ")
+    ProgressStyle::with_template("{spinner} {prefix:.bold} [{elapsed}] [{bar:30}] {pos}/~{len} {msg}")
+        .expect("static template")
+        .progress_chars("=> ")
 }
 
 impl Reporter for TerminalReporter {
@@ -136,12 +136,7 @@ impl Reporter for TerminalReporter {
                     println!("{variant}: {stage}");
                 }
             }
-            BuildEvent::Compiled {
-                variant,
-                objects,
-                estimate,
-                last,
-            } => {
+            BuildEvent::Compiled { variant, objects, estimate, last } => {
                 if !self.interactive {
                     return;
                 }
@@ -157,28 +152,11 @@ impl Reporter for TerminalReporter {
                     bar.set_message(format!("compiling: {objects} objects, {last}"));
                 }
             }
-            BuildEvent::CacheHit {
+            BuildEvent::CacheHit { variant, key, seconds, artifacts } => self.finish(
                 variant,
-                key,
-                seconds,
-                artifacts,
-            } => self.finish(
-                variant,
-                format!(
-                    "{variant}: cache hit ({}) in {seconds:.1} s: {}",
-                    &key[..12],
-                    artifacts.display()
-                ),
+                format!("{variant}: cache hit ({}) in {seconds:.1} s: {}", &key[..12], artifacts.display()),
             ),
-            BuildEvent::Built {
-                variant,
-                key,
-                seconds,
-                kernel_cached,
-                objects_compiled,
-                artifacts,
-                ..
-            } => {
+            BuildEvent::Built { variant, key, seconds, kernel_cached, objects_compiled, artifacts, .. } => {
                 let what = if *kernel_cached {
                     "kernel cached, stress modules rebuilt".to_string()
                 } else {
@@ -186,18 +164,11 @@ impl Reporter for TerminalReporter {
                 };
                 self.finish(
                     variant,
-                    format!(
-                        "{variant}: {what} ({}) in {seconds:.1} s: {}",
-                        &key[..12],
-                        artifacts.display()
-                    ),
+                    format!("{variant}: {what} ({}) in {seconds:.1} s: {}", &key[..12], artifacts.display()),
                 )
             }
             BuildEvent::Failed { variant, log } => {
-                let where_ = log
-                    .as_ref()
-                    .map(|l| format!(" (log: {})", l.display()))
-                    .unwrap_or_default();
+                let where_ = log.as_ref().map(|l| format!(" (log: {})", l.display())).unwrap_or_default();
                 self.finish(variant, format!("{variant}: FAILED{where_}"))
             }
         }

@@ -27,15 +27,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<Setting>, Located> {
             continue;
         }
         if let Some(rest) = line.strip_prefix("# ") {
-            if let Some(symbol) = rest
-                .strip_suffix(" is not set")
-                .and_then(|s| s.strip_prefix("CONFIG_"))
-            {
+            if let Some(symbol) = rest.strip_suffix(" is not set").and_then(|s| s.strip_prefix("CONFIG_")) {
                 if valid_symbol(symbol) {
-                    settings.push(Setting {
-                        symbol: symbol.to_string(),
-                        value: "n".to_string(),
-                    });
+                    settings.push(Setting { symbol: symbol.to_string(), value: "n".to_string() });
                     continue;
                 }
             } else {
@@ -50,27 +44,21 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<Setting>, Located> {
             .and_then(|s| s.split_once('='))
             .filter(|(symbol, value)| valid_symbol(symbol) && !value.is_empty());
         match parsed {
-            Some((symbol, value)) => settings.push(Setting {
-                symbol: symbol.to_string(),
-                value: value.to_string(),
-            }),
-            None => return Err(Located::new(
-                file,
-                (n + 1, 1),
-                format!(
-                    "expected `CONFIG_NAME=value` or `# CONFIG_NAME is not set`, found `{line}`"
-                ),
-            )),
+            Some((symbol, value)) => settings.push(Setting { symbol: symbol.to_string(), value: value.to_string() }),
+            None => {
+                return Err(Located::new(
+                    file,
+                    (n + 1, 1),
+                    format!("expected `CONFIG_NAME=value` or `# CONFIG_NAME is not set`, found `{line}`"),
+                ))
+            }
         }
     }
     Ok(settings)
 }
 
 fn valid_symbol(symbol: &str) -> bool {
-    !symbol.is_empty()
-        && symbol
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    !symbol.is_empty() && symbol.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Fragments merged in order: a later fragment overrides an earlier one, as
@@ -93,11 +81,7 @@ pub fn merge<'a>(fragments: impl IntoIterator<Item = &'a [Setting]>) -> Merged {
                 Some(&i) => {
                     let old = &mut merged.settings[i].value;
                     if *old != setting.value {
-                        merged.overrides.push((
-                            setting.symbol.clone(),
-                            old.clone(),
-                            setting.value.clone(),
-                        ));
+                        merged.overrides.push((setting.symbol.clone(), old.clone(), setting.value.clone()));
                         *old = setting.value.clone();
                     }
                 }
@@ -143,11 +127,7 @@ impl fmt::Display for Mismatch {
             Some(v) => v.clone(),
             None => "absent from .config (dependencies not met, or no such symbol)".to_string(),
         };
-        write!(
-            f,
-            "CONFIG_{}: asked {}, got {}",
-            self.symbol, self.asked, got
-        )
+        write!(f, "CONFIG_{}: asked {}, got {}", self.symbol, self.asked, got)
     }
 }
 
@@ -167,11 +147,7 @@ pub fn verify(requested: &[Setting], final_config: &str) -> Vec<Mismatch> {
                 // An absent symbol is effectively off.
                 None => want.value == "n",
             };
-            (!ok).then(|| Mismatch {
-                symbol: want.symbol.clone(),
-                asked: want.value.clone(),
-                got: got.cloned(),
-            })
+            (!ok).then(|| Mismatch { symbol: want.symbol.clone(), asked: want.value.clone(), got: got.cloned() })
         })
         .collect()
 }
@@ -181,9 +157,7 @@ pub fn verify(requested: &[Setting], final_config: &str) -> Vec<Mismatch> {
 pub fn definition_hint(kconfig_text: &str, symbol: &str) -> Option<Vec<String>> {
     let mut lines = kconfig_text.lines();
     let header = [format!("config {symbol}"), format!("menuconfig {symbol}")];
-    lines
-        .by_ref()
-        .find(|l| header.iter().any(|h| l.trim_end() == h))?;
+    lines.by_ref().find(|l| header.iter().any(|h| l.trim_end() == h))?;
     let mut hints = Vec::new();
     for line in lines {
         let t = line.trim();
@@ -218,13 +192,9 @@ mod tests {
 
     #[test]
     fn parses_values_and_not_set() {
-        let s = settings(
-            "# comment\n\nCONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=\"str x\"\nCONFIG_D=0x10\n",
-        );
+        let s = settings("# comment\n\nCONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=\"str x\"\nCONFIG_D=0x10\n");
         assert_eq!(
-            s.iter()
-                .map(|s| (s.symbol.as_str(), s.value.as_str()))
-                .collect::<Vec<_>>(),
+            s.iter().map(|s| (s.symbol.as_str(), s.value.as_str())).collect::<Vec<_>>(),
             vec![("A", "y"), ("B", "n"), ("C", "\"str x\""), ("D", "0x10")]
         );
     }
@@ -232,7 +202,10 @@ mod tests {
     #[test]
     fn garbage_is_located() {
         let err = parse(Path::new("k/base.config"), "CONFIG_A=y\nCONFIG_B\n").unwrap_err();
-        assert_eq!(err.to_string(), "k/base.config:2:1: expected `CONFIG_NAME=value` or `# CONFIG_NAME is not set`, found `CONFIG_B`");
+        assert_eq!(
+            err.to_string(),
+            "k/base.config:2:1: expected `CONFIG_NAME=value` or `# CONFIG_NAME is not set`, found `CONFIG_B`"
+        );
         assert!(parse(Path::new("f"), "CONFIG_lower=y\n").is_err());
         assert!(parse(Path::new("f"), "CONFIG_X=\n").is_err());
     }
@@ -242,24 +215,16 @@ mod tests {
         let base = settings("CONFIG_A=y\nCONFIG_B=y\n");
         let debug = settings("CONFIG_C=y\n# CONFIG_A is not set\nCONFIG_B=y\n");
         let merged = merge([base.as_slice(), debug.as_slice()]);
-        assert_eq!(
-            merged.render(),
-            "# CONFIG_A is not set\nCONFIG_B=y\nCONFIG_C=y\n"
-        );
-        assert_eq!(
-            merged.overrides,
-            vec![("A".to_string(), "y".to_string(), "n".to_string())]
-        );
+        assert_eq!(merged.render(), "# CONFIG_A is not set\nCONFIG_B=y\nCONFIG_C=y\n");
+        assert_eq!(merged.overrides, vec![("A".to_string(), "y".to_string(), "n".to_string())]);
     }
 
     #[test]
     fn verify_reports_dropped_and_changed_symbols() {
-        let requested = settings("CONFIG_A=y\nCONFIG_B=y\n# CONFIG_C is not set\n# CONFIG_D is not set\nCONFIG_E=64\nCONFIG_F=y\n");
+        let requested =
+            settings("CONFIG_A=y\nCONFIG_B=y\n# CONFIG_C is not set\n# CONFIG_D is not set\nCONFIG_E=64\nCONFIG_F=y\n");
         let final_config = "CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_E=8\n# CONFIG_D is not set\n";
-        let mismatches: Vec<String> = verify(&requested, final_config)
-            .iter()
-            .map(|m| m.to_string())
-            .collect();
+        let mismatches: Vec<String> = verify(&requested, final_config).iter().map(|m| m.to_string()).collect();
         assert_eq!(
             mismatches,
             vec![
@@ -273,10 +238,7 @@ mod tests {
     #[test]
     fn hint_finds_dependencies() {
         let kconfig = "config KASAN\n\tbool \"KASAN\"\n\tdepends on HAVE_ARCH_KASAN && CC_HAS_KASAN\n\tselect STACKDEPOT\n\nconfig OTHER\n\tdepends on X\n";
-        assert_eq!(
-            definition_hint(kconfig, "KASAN").unwrap(),
-            vec!["depends on HAVE_ARCH_KASAN && CC_HAS_KASAN"]
-        );
+        assert_eq!(definition_hint(kconfig, "KASAN").unwrap(), vec!["depends on HAVE_ARCH_KASAN && CC_HAS_KASAN"]);
         assert_eq!(definition_hint(kconfig, "MISSING"), None);
     }
 }

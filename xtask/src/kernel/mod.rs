@@ -14,6 +14,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use xshell::Shell;
 
+use crate::matrix::Variant;
 use crate::{doctor, matrix, project};
 use build::{BuildEnv, BuiltKernel};
 use events::{JsonReporter, Reporter, TerminalReporter};
@@ -22,6 +23,8 @@ use events::{JsonReporter, Reporter, TerminalReporter};
 pub enum KernelCommand {
     /// Build (or find in the cache) the bzImage and stress modules of variants
     Build(BuildArgs),
+    /// Configure variants (patches + fragments, verified) without compiling; print each .config path
+    Config(BuildArgs),
 }
 
 #[derive(Debug, Args)]
@@ -50,12 +53,25 @@ impl KernelCommand {
                 build_all(sh, &args)?;
                 Ok(())
             }
+            KernelCommand::Config(args) => with_env(sh, &args, |env, variants| {
+                for variant in variants {
+                    let config = build::configure_variant(env, variant)?;
+                    println!("{}: {}", variant.name, config.display());
+                }
+                Ok(())
+            }),
         }
     }
 }
 
 /// Builds the selected variants in matrix order, sharing one cache.
 pub fn build_all(sh: &Shell, args: &BuildArgs) -> Result<Vec<BuiltKernel>> {
+    with_env(sh, args, |env, variants| variants.iter().map(|variant| build::build_variant(env, variant)).collect())
+}
+
+/// Loads the matrix, checks the host, and hands the selected variants and a
+/// build environment (cache, reporter) to `work`.
+fn with_env<T>(sh: &Shell, args: &BuildArgs, work: impl FnOnce(&BuildEnv<'_>, &[&Variant]) -> Result<T>) -> Result<T> {
     let matrix = matrix::load(&args.matrix)?;
     let selected = matrix.select(&args.variants)?;
     doctor::ensure_host(sh, doctor::Needs::KernelBuild, args.no_install, args.json)?;
@@ -68,8 +84,5 @@ pub fn build_all(sh: &Shell, args: &BuildArgs) -> Result<Vec<BuiltKernel>> {
         &terminal
     };
     let env = BuildEnv::new(sh, cache, reporter)?;
-    selected
-        .into_iter()
-        .map(|variant| build::build_variant(&env, variant))
-        .collect()
+    work(&env, &selected)
 }

@@ -62,10 +62,7 @@ pub fn parse_series(file: &Path, text: &str) -> Result<Vec<SeriesEntry>, Located
                 }
             }
         }
-        entries.push(SeriesEntry {
-            name: name.to_string(),
-            strip,
-        });
+        entries.push(SeriesEntry { name: name.to_string(), strip });
     }
     Ok(entries)
 }
@@ -86,10 +83,7 @@ pub fn split_mbox(text: &str) -> Vec<Message> {
     let mut starts = Vec::new();
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
-        if line.starts_with("From ")
-            && (offset == 0 || text[..offset].ends_with('\n'))
-            && looks_like_separator(line)
-        {
+        if line.starts_with("From ") && (offset == 0 || text[..offset].ends_with('\n')) && looks_like_separator(line) {
             starts.push(offset);
         }
         offset += line.len();
@@ -103,11 +97,7 @@ pub fn split_mbox(text: &str) -> Vec<Message> {
         .map(|(i, &start)| {
             let end = starts.get(i + 1).copied().unwrap_or(text.len());
             let body = &text[start..end];
-            Message {
-                subject: subject(body),
-                text: body.to_string(),
-                has_diff: has_diff(body),
-            }
+            Message { subject: subject(body), text: body.to_string(), has_diff: has_diff(body) }
         })
         .filter(|m| !m.text.trim().is_empty())
         .collect()
@@ -144,9 +134,7 @@ fn subject(message: &str) -> Option<String> {
 }
 
 fn has_diff(message: &str) -> bool {
-    message
-        .lines()
-        .any(|l| l.starts_with("diff --git ") || l.starts_with("+++ "))
+    message.lines().any(|l| l.starts_with("diff --git ") || l.starts_with("+++ "))
 }
 
 /// The hunk of `patch` that `git apply` said failed: `file` and the old-side
@@ -213,18 +201,12 @@ pub fn expand(inputs: &[PathBuf]) -> Result<Vec<Patch>> {
                     .filter_map(|e| e.ok().map(|e| e.path()))
                     .filter(|p| {
                         p.is_file()
-                            && matches!(
-                                p.extension().and_then(|e| e.to_str()),
-                                Some("patch" | "diff" | "mbx" | "mbox")
-                            )
+                            && matches!(p.extension().and_then(|e| e.to_str()), Some("patch" | "diff" | "mbx" | "mbox"))
                     })
                     .collect();
                 files.sort();
                 if files.is_empty() {
-                    bail!(
-                        "patch directory {} has no `series` file and no *.patch/*.diff/*.mbx files",
-                        input.display()
-                    );
+                    bail!("patch directory {} has no `series` file and no *.patch/*.diff/*.mbx files", input.display());
                 }
                 for file in files {
                     expand_file(&file, 1, &mut patches)?;
@@ -240,18 +222,12 @@ pub fn expand(inputs: &[PathBuf]) -> Result<Vec<Patch>> {
 }
 
 fn expand_series(series: &Path, out: &mut Vec<Patch>) -> Result<()> {
-    let text = std::fs::read_to_string(series)
-        .with_context(|| format!("cannot read {}", series.display()))?;
+    let text = std::fs::read_to_string(series).with_context(|| format!("cannot read {}", series.display()))?;
     let dir = series.parent().unwrap_or(Path::new("."));
     for entry in parse_series(series, &text)? {
         let file = dir.join(&entry.name);
         if !file.is_file() {
-            bail!(
-                "{}: lists `{}`, but {} does not exist",
-                series.display(),
-                entry.name,
-                file.display()
-            );
+            bail!("{}: lists `{}`, but {} does not exist", series.display(), entry.name, file.display());
         }
         expand_file(&file, entry.strip, out)?;
     }
@@ -259,31 +235,20 @@ fn expand_series(series: &Path, out: &mut Vec<Patch>) -> Result<()> {
 }
 
 fn expand_file(file: &Path, strip: u32, out: &mut Vec<Patch>) -> Result<()> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read patch {}", file.display()))?;
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read patch {}", file.display()))?;
     let mut found = false;
     for message in split_mbox(&text).into_iter().filter(|m| m.has_diff) {
         found = true;
-        out.push(Patch {
-            file: file.to_path_buf(),
-            subject: message.subject,
-            text: message.text,
-            strip,
-        });
+        out.push(Patch { file: file.to_path_buf(), subject: message.subject, text: message.text, strip });
     }
     if !found && !is_cover_letter(file) {
-        bail!(
-            "{} holds no diff (expected a git format-patch file, an mbox, or a unified diff)",
-            file.display()
-        );
+        bail!("{} holds no diff (expected a git format-patch file, an mbox, or a unified diff)", file.display());
     }
     Ok(())
 }
 
 fn is_cover_letter(file: &Path) -> bool {
-    file.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with("0000-"))
+    file.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("0000-"))
 }
 
 /// Applies `patches` in order to the git work tree `tree`. On failure the
@@ -291,14 +256,11 @@ fn is_cover_letter(file: &Path) -> bool {
 pub fn apply(sh: &Shell, tree: &Path, patches: &[Patch]) -> Result<()> {
     for patch in patches {
         let strip = format!("-p{}", patch.strip);
-        let output = cmd!(
-            sh,
-            "git -C {tree} apply {strip} --verbose --whitespace=nowarn -"
-        )
-        .stdin(patch.text.as_bytes())
-        .ignore_status()
-        .quiet()
-        .output()?;
+        let output = cmd!(sh, "git -C {tree} apply {strip} --verbose --whitespace=nowarn -")
+            .stdin(patch.text.as_bytes())
+            .ignore_status()
+            .quiet()
+            .output()?;
         if output.status.success() {
             continue;
         }
@@ -310,7 +272,8 @@ pub fn apply(sh: &Shell, tree: &Path, patches: &[Patch]) -> Result<()> {
                 message.push_str(&format!("\n{hunk}"));
             }
         }
-        let tail: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        let tail: Vec<&str> =
+            stderr.lines().filter(|l| l.starts_with("error:") && !l.contains("while searching for")).collect();
         bail!("{message}\ngit apply said:\n{}", tail.join("\n"));
     }
     Ok(())
@@ -361,15 +324,9 @@ diff --git a/init/main.c b/init/main.c
     fn splits_mbox_and_marks_cover_letters() {
         let messages = split_mbox(FORMAT_PATCH);
         assert_eq!(messages.len(), 3);
-        assert_eq!(
-            messages[0].subject.as_deref(),
-            Some("[PATCH 0/2] cover letter folded")
-        );
+        assert_eq!(messages[0].subject.as_deref(), Some("[PATCH 0/2] cover letter folded"));
         assert!(!messages[0].has_diff);
-        assert_eq!(
-            messages[1].subject.as_deref(),
-            Some("[PATCH 1/2] module: first")
-        );
+        assert_eq!(messages[1].subject.as_deref(), Some("[PATCH 1/2] module: first"));
         assert!(messages[1].has_diff);
         assert!(messages[2].text.starts_with("From 3333"));
     }
@@ -384,37 +341,27 @@ diff --git a/init/main.c b/init/main.c
 
     #[test]
     fn quilt_series_with_comments_and_strip_levels() {
-        let text =
-            "# leading comment\nfirst.patch\n\nsecond.patch -p0 # trailing\n  third.diff   -p2\n";
+        let text = "# leading comment\nfirst.patch\n\nsecond.patch -p0 # trailing\n  third.diff   -p2\n";
         let entries = parse_series(Path::new("p/series"), text).unwrap();
         assert_eq!(
             entries,
             vec![
-                SeriesEntry {
-                    name: "first.patch".into(),
-                    strip: 1
-                },
-                SeriesEntry {
-                    name: "second.patch".into(),
-                    strip: 0
-                },
-                SeriesEntry {
-                    name: "third.diff".into(),
-                    strip: 2
-                },
+                SeriesEntry { name: "first.patch".into(), strip: 1 },
+                SeriesEntry { name: "second.patch".into(), strip: 0 },
+                SeriesEntry { name: "third.diff".into(), strip: 2 },
             ]
         );
         let err = parse_series(Path::new("p/series"), "a.patch\nb.patch -R\n").unwrap_err();
-        assert_eq!(err.to_string(), "p/series:2:9: unsupported option `-R` for patch `b.patch`: expected only `-pN` (e.g. -p1)");
+        assert_eq!(
+            err.to_string(),
+            "p/series:2:9: unsupported option `-R` for patch `b.patch`: expected only `-pN` (e.g. -p1)"
+        );
     }
 
     #[test]
     fn finds_the_failing_hunk() {
         let first = &split_mbox(FORMAT_PATCH)[1].text;
-        assert_eq!(
-            failing_hunk(first, "kernel/module/main.c", 40).unwrap(),
-            "@@ -40,2 +41,3 @@ static int y;\n d\n+e"
-        );
+        assert_eq!(failing_hunk(first, "kernel/module/main.c", 40).unwrap(), "@@ -40,2 +41,3 @@ static int y;\n d\n+e");
         assert_eq!(
             failing_hunk(first, "kernel/module/main.c", 10).unwrap(),
             "@@ -10,3 +10,4 @@ static int x;\n a\n+b\n c"
@@ -425,10 +372,7 @@ diff --git a/init/main.c b/init/main.c
     #[test]
     fn parses_git_apply_errors() {
         let out = "Checking patch kernel/module/main.c...\nerror: while searching for:\nfoo\n\nerror: patch failed: kernel/module/main.c:776\nerror: kernel/module/main.c: patch does not apply\n";
-        assert_eq!(
-            parse_apply_failure(out),
-            Some(("kernel/module/main.c".to_string(), 776))
-        );
+        assert_eq!(parse_apply_failure(out), Some(("kernel/module/main.c".to_string(), 776)));
         assert_eq!(parse_apply_failure("error: something else"), None);
     }
 }

@@ -32,12 +32,7 @@ pub fn compiled_object(line: &str) -> Option<&str> {
 /// `on_object(count, path)` for each compiled object (at most every 100 ms,
 /// and always for the last one). Returns the number of objects compiled. On
 /// failure the error carries the log's last lines and its path.
-pub fn run_logged(
-    mut command: Command,
-    what: &str,
-    log: &Path,
-    mut on_object: impl FnMut(u64, &str),
-) -> Result<u64> {
+pub fn run_logged(mut command: Command, what: &str, log: &Path, mut on_object: impl FnMut(u64, &str)) -> Result<u64> {
     let mut log_file = File::options()
         .create(true)
         .append(true)
@@ -45,13 +40,8 @@ pub fn run_logged(
         .with_context(|| format!("cannot open build log {}", log.display()))?;
     writeln!(log_file, "$ {command:?}")?;
     let (reader, writer) = std::io::pipe()?;
-    command
-        .stdout(writer.try_clone()?)
-        .stderr(writer)
-        .stdin(std::process::Stdio::null());
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("cannot start {what}"))?;
+    command.stdout(writer.try_clone()?).stderr(writer).stdin(std::process::Stdio::null());
+    let mut child = command.spawn().with_context(|| format!("cannot start {what}"))?;
     // The command owns the pipe's write ends; drop it so EOF arrives when the
     // child (and its children) exit.
     drop(command);
@@ -80,10 +70,7 @@ pub fn run_logged(
     log_file.flush()?;
     if !status.success() {
         let tail = tail_lines(log, FAILURE_TAIL_LINES).join("\n");
-        bail!(
-            "{what} failed ({status}); last {FAILURE_TAIL_LINES} lines of {}:\n{tail}",
-            log.display()
-        );
+        bail!("{what} failed ({status}); last {FAILURE_TAIL_LINES} lines of {}:\n{tail}", log.display());
     }
     Ok(objects)
 }
@@ -94,25 +81,13 @@ mod tests {
 
     #[test]
     fn recognises_kbuild_object_lines() {
-        assert_eq!(
-            compiled_object("  CC      kernel/module/main.o"),
-            Some("kernel/module/main.o")
-        );
-        assert_eq!(
-            compiled_object("  AS      arch/x86/entry/entry_64.o"),
-            Some("arch/x86/entry/entry_64.o")
-        );
-        assert_eq!(
-            compiled_object("  CC [M]  /tmp/m/victim.o"),
-            Some("/tmp/m/victim.o")
-        );
+        assert_eq!(compiled_object("  CC      kernel/module/main.o"), Some("kernel/module/main.o"));
+        assert_eq!(compiled_object("  AS      arch/x86/entry/entry_64.o"), Some("arch/x86/entry/entry_64.o"));
+        assert_eq!(compiled_object("  CC [M]  /tmp/m/victim.o"), Some("/tmp/m/victim.o"));
         assert_eq!(compiled_object("  LD      vmlinux.o"), None);
         assert_eq!(compiled_object("  CC      scripts/mod/empty.s"), None);
         assert_eq!(compiled_object("CC kernel/x.o"), None);
-        assert_eq!(
-            compiled_object("kernel/module/main.c:12: warning: CC x.o"),
-            None
-        );
+        assert_eq!(compiled_object("kernel/module/main.c:12: warning: CC x.o"), None);
     }
 
     #[test]
@@ -123,19 +98,10 @@ mod tests {
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "for i in $(seq 1 40); do echo line$i; done; echo '  CC      a.o'; echo oops >&2; exit 3"]);
         let mut seen = Vec::new();
-        let err = run_logged(cmd, "the test command", &log, |n, o| {
-            seen.push((n, o.to_string()))
-        })
-        .unwrap_err();
+        let err = run_logged(cmd, "the test command", &log, |n, o| seen.push((n, o.to_string()))).unwrap_err();
         let message = err.to_string();
-        assert!(
-            message.starts_with("the test command failed (exit status: 3); last 30 lines of "),
-            "{message}"
-        );
-        assert!(
-            message.ends_with("line40\n  CC      a.o\noops"),
-            "{message}"
-        );
+        assert!(message.starts_with("the test command failed (exit status: 3); last 30 lines of "), "{message}");
+        assert!(message.ends_with("line40\n  CC      a.o\noops"), "{message}");
         assert!(!message.contains("line10\n"));
         assert_eq!(seen, vec![(1, "a.o".to_string())]);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -35,22 +35,14 @@ pub fn identify(sh: &Shell, source: &Source, cache: &Path) -> Result<SourceId> {
     match source {
         Source::Tarball(path) => {
             let sha = memoised_sha256(cache, path)?;
-            Ok(SourceId {
-                identity: format!("tarball:sha256:{sha}"),
-                tree_key: format!("tarball-{}", &sha[..16]),
-            })
+            Ok(SourceId { identity: format!("tarball:sha256:{sha}"), tree_key: format!("tarball-{}", &sha[..16]) })
         }
         Source::Git { repo, rev } => {
             let spec = format!("{rev}^{{commit}}");
             let commit = cmd!(sh, "git -C {repo} rev-parse --verify --quiet {spec}")
                 .quiet()
                 .read()
-                .with_context(|| {
-                    format!(
-                        "`{rev}` is not a commit in git repository {}",
-                        repo.display()
-                    )
-                })?;
+                .with_context(|| format!("`{rev}` is not a commit in git repository {}", repo.display()))?;
             let repo = fs::canonicalize(repo)?;
             Ok(SourceId {
                 identity: format!("git:{commit}"),
@@ -58,8 +50,8 @@ pub fn identify(sh: &Shell, source: &Source, cache: &Path) -> Result<SourceId> {
             })
         }
         Source::Dir(dir) => {
-            let dir = fs::canonicalize(dir)
-                .with_context(|| format!("cannot open source directory {}", dir.display()))?;
+            let dir =
+                fs::canonicalize(dir).with_context(|| format!("cannot open source directory {}", dir.display()))?;
             check_unbuilt(&dir)?;
             let listing = list_tree(&dir)?;
             let digest = sha256_hex(serde_json::to_string(&listing)?.as_bytes());
@@ -89,10 +81,7 @@ pub fn prepare_tree(sh: &Shell, source: &Source, id: &SourceId, cache: &Path) ->
                 cmd!(sh, "git clone --quiet --shared --no-checkout {repo} {tree}").run()?;
             }
             let commit = id.identity.trim_start_matches("git:");
-            cmd!(sh, "git -C {tree} tag -f {PRISTINE_TAG} {commit}")
-                .quiet()
-                .ignore_stdout()
-                .run()?;
+            cmd!(sh, "git -C {tree} tag -f {PRISTINE_TAG} {commit}").quiet().ignore_stdout().run()?;
         }
         Source::Dir(dir) => sync_directory(sh, dir, &home, &id.identity)?,
     }
@@ -103,12 +92,7 @@ pub fn prepare_tree(sh: &Shell, source: &Source, id: &SourceId, cache: &Path) ->
 /// Puts the tree back to its pristine content, dropping applied patches and
 /// any file they created.
 pub fn reset(sh: &Shell, tree: &Path) -> Result<()> {
-    cmd!(
-        sh,
-        "git -C {tree} checkout --quiet --force --detach {PRISTINE_TAG}"
-    )
-    .quiet()
-    .run()?;
+    cmd!(sh, "git -C {tree} checkout --quiet --force --detach {PRISTINE_TAG}").quiet().run()?;
     cmd!(sh, "git -C {tree} clean -fdxq").quiet().run()?;
     Ok(())
 }
@@ -122,10 +106,7 @@ fn git_commit_all(sh: &Shell, tree: &Path, message: &str) -> Result<()> {
     )
     .quiet()
     .run()?;
-    cmd!(sh, "git -C {tree} tag -f {PRISTINE_TAG}")
-        .quiet()
-        .ignore_stdout()
-        .run()?;
+    cmd!(sh, "git -C {tree} tag -f {PRISTINE_TAG}").quiet().ignore_stdout().run()?;
     Ok(())
 }
 
@@ -140,15 +121,16 @@ fn import_tarball(sh: &Shell, tarball: &Path, home: &Path) -> Result<()> {
         .run()
         .with_context(|| format!("cannot extract {}", tarball.display()))?;
     // A kernel tarball has one top-level directory; accept a flat one too.
-    let entries: Vec<PathBuf> = fs::read_dir(&staging)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+    let entries: Vec<PathBuf> = fs::read_dir(&staging)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     let root = match entries.as_slice() {
         [only] if only.is_dir() => only.clone(),
         _ => staging.clone(),
     };
     if !root.join("Makefile").is_file() || !root.join("kernel/module").is_dir() {
-        bail!("{} does not look like a kernel source tarball (no Makefile and kernel/module/ at its top)", tarball.display());
+        bail!(
+            "{} does not look like a kernel source tarball (no Makefile and kernel/module/ at its top)",
+            tarball.display()
+        );
     }
     cmd!(sh, "git -C {root} init --quiet").quiet().run()?;
     let message = format!("modrig: import {}", tarball.display());
@@ -170,9 +152,7 @@ fn list_tree(dir: &Path) -> Result<Listing> {
     let mut listing = Listing::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(current) = pending.pop() {
-        for entry in
-            fs::read_dir(&current).with_context(|| format!("cannot list {}", current.display()))?
-        {
+        for entry in fs::read_dir(&current).with_context(|| format!("cannot list {}", current.display()))? {
             let entry = entry?;
             let path = entry.path();
             let kind = entry.file_type()?;
@@ -182,11 +162,7 @@ fn list_tree(dir: &Path) -> Result<Listing> {
                 }
             } else {
                 let meta = fs::symlink_metadata(&path)?;
-                let mtime = meta
-                    .modified()?
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or(0);
+                let mtime = meta.modified()?.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
                 let rel = path.strip_prefix(dir)?.to_string_lossy().into_owned();
                 listing.insert(rel, (meta.len(), mtime));
             }
@@ -214,9 +190,7 @@ fn sync_directory(sh: &Shell, dir: &Path, home: &Path, identity: &str) -> Result
     let tree = home.join("tree");
     let listing_file = home.join("listing.json");
     let synced_identity = home.join("identity");
-    if fs::read_to_string(&synced_identity).ok().as_deref() == Some(identity)
-        && tree.join(".git").is_dir()
-    {
+    if fs::read_to_string(&synced_identity).ok().as_deref() == Some(identity) && tree.join(".git").is_dir() {
         return Ok(());
     }
     let previous: Listing = fs::read(&listing_file)
@@ -232,8 +206,7 @@ fn sync_directory(sh: &Shell, dir: &Path, home: &Path, identity: &str) -> Result
             if let Some(parent) = target.parent() {
                 fs::create_dir_all(parent)?;
             }
-            fs::copy(dir.join(rel), &target)
-                .with_context(|| format!("cannot copy {rel} into the source cache"))?;
+            fs::copy(dir.join(rel), &target).with_context(|| format!("cannot copy {rel} into the source cache"))?;
         }
     }
     for rel in previous.keys().filter(|rel| !current.contains_key(*rel)) {
@@ -257,18 +230,11 @@ struct HashMemo {
 /// sha256 of a file, remembered by (path, size, mtime) so that a cache hit on
 /// a 150 MB tarball costs a `stat`, not a read.
 pub fn memoised_sha256(cache: &Path, file: &Path) -> Result<String> {
-    let meta = fs::metadata(file)
-        .with_context(|| format!("kernel source {} not found", file.display()))?;
-    let mtime = meta
-        .modified()?
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let meta = fs::metadata(file).with_context(|| format!("kernel source {} not found", file.display()))?;
+    let mtime = meta.modified()?.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let memo_path = cache.join("hash-memo.json");
-    let mut memo: HashMemo = fs::read(&memo_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let mut memo: HashMemo =
+        fs::read(&memo_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
     let key = file.to_string_lossy().into_owned();
     if let Some((size, time, sha)) = memo.files.get(&key) {
         if *size == meta.len() && *time == mtime {
