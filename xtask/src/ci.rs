@@ -1,13 +1,64 @@
-//! `cargo xtask ci`.
-use anyhow::Result;
+//! `cargo xtask ci`: everything CI runs, in order of cost.
+//!
+//! Fast checks first (format, lints, unit tests), then the host set-up, then
+//! the end-to-end tests, which build real kernels. All end-to-end tests of
+//! one run share one cache (`target/ci-cache` unless told otherwise), so each
+//! kernel is built once per run however many tests use it.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
 use clap::Args;
-use xshell::Shell;
+use xshell::{cmd, Shell};
+
+use crate::doctor;
+use crate::project;
 
 #[derive(Debug, Args)]
-pub struct CiArgs {}
+pub struct CiArgs {
+    /// Cache shared by the end-to-end tests (default: target/ci-cache)
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Stop after the unit tests (no host set-up, no kernels)
+    #[arg(long)]
+    pub unit_only: bool,
+    /// Only check the host; never install packages (also: MODRIG_NO_INSTALL=1)
+    #[arg(long)]
+    pub no_install: bool,
+}
 
 impl CiArgs {
-    pub fn run(self, _sh: &Shell) -> Result<()> {
-        anyhow::bail!("todo")
+    pub fn run(self, sh: &Shell) -> Result<()> {
+        let started = Instant::now();
+        step("format", || Ok(cmd!(sh, "cargo fmt --all -- --check").run()?))?;
+        step("lints", || Ok(cmd!(sh, "cargo clippy --workspace --all-targets --all-features -- -D warnings").run()?))?;
+        step("unit tests", || Ok(cmd!(sh, "cargo test --workspace").run()?))?;
+        if self.unit_only {
+            println!("ci: --unit-only: skipping host set-up and end-to-end tests");
+        } else {
+            step("host set-up", || doctor::ensure_host(sh, doctor::Needs::Everything, self.no_install, false))?;
+            let cache = match &self.cache_dir {
+                Some(dir) => project::absolute(dir)?,
+                None => project::root().join("target/ci-cache"),
+            };
+            println!("ci: end-to-end cache: {}", cache.display());
+            step("end-to-end tests (real kernels)", || {
+                let _cache = sh.push_env(project::CACHE_DIR_ENV, &cache);
+                cmd!(sh, "cargo test -p xtask --features e2e --test e2e -- --test-threads=1 --nocapture")
+                    .run()
+                    .context("end-to-end tests failed")
+            })?;
+        }
+        println!("ci: all passed in {:.0} s", started.elapsed().as_secs_f64());
+        Ok(())
     }
+}
+
+fn step(name: &str, work: impl FnOnce() -> Result<()>) -> Result<()> {
+    println!("ci: == {name}");
+    let started = Instant::now();
+    work().with_context(|| format!("ci step `{name}` failed"))?;
+    println!("ci: == {name}: ok ({:.0} s)", started.elapsed().as_secs_f64());
+    Ok(())
 }

@@ -10,7 +10,7 @@ use xtask::{bench, ci, doctor, kernel, project};
 /// modrig: build baseline and patched kernels, boot them under QEMU, race
 /// module load/unload against refcount traffic, and diff what changed.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", version, about, long_about = None)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -74,7 +74,8 @@ impl Reporter for JsonReporter {
     }
 }
 
-/// Progress bars on a terminal, plain lines elsewhere (CI logs).
+/// Progress bars on a terminal, plain lines elsewhere (CI logs); both on
+/// stderr, so stdout carries only results.
 pub struct TerminalReporter {
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
@@ -86,7 +87,7 @@ impl Default for TerminalReporter {
         TerminalReporter {
             multi: MultiProgress::new(),
             bars: Mutex::new(HashMap::new()),
-            interactive: std::io::stdout().is_terminal(),
+            interactive: std::io::stderr().is_terminal(),
         }
     }
 }
@@ -111,7 +112,7 @@ impl TerminalReporter {
             bar.set_style(ProgressStyle::with_template("{msg}").expect("static template"));
             bar.finish_with_message(line);
         } else {
-            println!("{line}");
+            eprintln!("{line}");
         }
     }
 }
@@ -133,7 +134,7 @@ impl Reporter for TerminalReporter {
                 if self.interactive {
                     self.bar(variant).set_message(stage.clone());
                 } else {
-                    println!("{variant}: {stage}");
+                    eprintln!("{variant}: {stage}");
                 }
             }
             BuildEvent::Compiled { variant, objects, estimate, last } => {

@@ -1,0 +1,178 @@
+//! Kernel variants: built for real from the default matrix, shared between
+//! variants, cached; bad patches and dropped config symbols reported.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::{cache_dir, events, project_root, scratch, xtask};
+
+/// The terminal event (`built` or `cache_hit`) of each variant, in order.
+fn outcomes(events: &[Value]) -> Vec<(String, Value)> {
+    events
+        .iter()
+        .filter(|e| matches!(e["event"].as_str(), Some("built" | "cache_hit")))
+        .map(|e| (e["variant"].as_str().unwrap().to_string(), e.clone()))
+        .collect()
+}
+
+fn kernel_dir(event: &Value) -> PathBuf {
+    PathBuf::from(event["artifacts"].as_str().unwrap())
+}
+
+/// The `vermagic=` string of a module, read from its .modinfo strings.
+fn vermagic(ko: &Path) -> String {
+    let bytes = fs::read(ko).unwrap();
+    let needle = b"vermagic=";
+    let start = bytes.windows(needle.len()).position(|w| w == needle).expect("module has no vermagic") + needle.len();
+    let end = bytes[start..].iter().position(|&b| b == 0).unwrap() + start;
+    String::from_utf8_lossy(&bytes[start..end]).into_owned()
+}
+
+fn check_kernel(dir: &Path) {
+    let bzimage = fs::read(dir.join("bzImage")).unwrap();
+    assert_eq!(&bzimage[0x202..0x206], b"HdrS", "{}/bzImage is not a bzImage", dir.display());
+    let config = fs::read_to_string(dir.join("config")).unwrap();
+    for wanted in ["CONFIG_SMP=y", "CONFIG_MODULE_UNLOAD=y", "CONFIG_MODULE_FORCE_UNLOAD=y", "CONFIG_PREEMPT=y"] {
+        assert!(config.lines().any(|l| l == wanted), "{wanted} missing from {}/config", dir.display());
+    }
+    assert!(config.contains("# CONFIG_JUMP_LABEL is not set"));
+
+    let manifest: Value = serde_json::from_slice(&fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let release = manifest["kernel_release"].as_str().unwrap();
+    assert!(release.starts_with("6.12"), "unexpected kernel release {release}");
+    // The out-of-tree build tree is usable on its own.
+    assert!(dir.join("build/Module.symvers").is_file());
+    assert!(dir.join("build/include/generated/autoconf.h").is_file());
+
+    let modules: Vec<PathBuf> = fs::read_dir(dir.join("modules"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    assert_eq!(modules.len(), 1, "expected one modules build in {}", dir.display());
+    let ko = modules[0].join("victim_trivial.ko");
+    let magic = vermagic(&ko);
+    assert!(magic.starts_with(&format!("{release} SMP preempt mod_unload")), "vermagic of {}: {magic}", ko.display());
+}
+
+#[test]
+fn default_variants_build_share_objects_and_then_hit_the_cache() {
+    let first = xtask(&["kernel", "build", "--json"]);
+    assert!(first.status.success(), "kernel build failed");
+    let first = outcomes(&events(&first));
+    let names: Vec<&str> = first.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["upstream", "stop-machine"], "one outcome per default variant, in matrix order");
+
+    for (_, event) in &first {
+        check_kernel(&kernel_dir(event));
+    }
+    let upstream = kernel_dir(&first[0].1);
+    let stop_machine = kernel_dir(&first[1].1);
+    assert_ne!(upstream, stop_machine, "the two variants must have different keys");
+
+    // The baseline's patches really are in its kernel, and only there.
+    let has_stop_unload = |dir: &Path| {
+        let map = fs::read_to_string(dir.join("System.map")).unwrap();
+        map.contains(" __try_stop_module\n") && map.contains(" __unlink_module\n")
+    };
+    assert!(has_stop_unload(&stop_machine), "stop-machine kernel lacks __try_stop_module/__unlink_module");
+    assert!(!has_stop_unload(&upstream), "upstream kernel has the baseline's functions");
+    let manifest: Value = serde_json::from_slice(&fs::read(stop_machine.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["patches"].as_array().unwrap().len(), 2);
+
+    // When both were compiled in this run (a cold cache), the second one
+    // reused the first one's objects instead of a second cold build.
+    let compiled = |e: &Value| {
+        (e["event"] == "built" && e["kernel_cached"] == false).then(|| e["objects_compiled"].as_u64().unwrap())
+    };
+    if let (Some(cold), Some(second)) = (compiled(&first[0].1), compiled(&first[1].1)) {
+        eprintln!("objects compiled: upstream {cold}, stop-machine {second}");
+        assert!(cold > 500, "a cold build compiles the whole kernel, got {cold} objects");
+        assert!(second * 20 < cold, "stop-machine recompiled {second} of {cold} objects: not shared");
+    }
+
+    // The same call again is a pure cache hit with the same keys.
+    let again = xtask(&["kernel", "build", "--json"]);
+    assert!(again.status.success());
+    let again = outcomes(&events(&again));
+    assert_eq!(again.len(), 2);
+    for ((_, before), (name, after)) in first.iter().zip(&again) {
+        assert_eq!(after["event"], "cache_hit", "{name} was rebuilt on an identical second call");
+        assert_eq!(after["key"], before["key"]);
+    }
+}
+
+fn write_matrix(dir: &Path, body: &str) -> PathBuf {
+    let file = dir.join("matrix.yaml");
+    fs::write(&file, body).unwrap();
+    file
+}
+
+fn source_trees() -> Vec<PathBuf> {
+    fs::read_dir(cache_dir().join("sources"))
+        .map(|entries| entries.map(|e| e.unwrap().path().join("tree")).filter(|t| t.is_dir()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_patch_that_does_not_apply_names_its_hunk_and_leaves_the_tree_clean() {
+    let dir = scratch("bad-patch");
+    let patch = project_root().join("fixtures/patches/does-not-apply.patch");
+    let matrix = write_matrix(&dir, &format!("variants:\n  - name: broken\n    patches: [{}]\n", patch.display()));
+    let out = xtask(&["kernel", "build", "--matrix", matrix.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "patch {} (\"[PATCH] module: a patch whose context is not in 6.12\") does not apply",
+            patch.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hunk at kernel/module/main.c:700 fails\n@@ -700,3 +700,3 @@"), "{stderr}");
+    assert!(stderr.contains("(the source tree was reset to its pristine state)"), "{stderr}");
+
+    let trees = source_trees();
+    assert!(!trees.is_empty(), "the failed build should have prepared a source tree");
+    for tree in trees {
+        let status = Command::new("git").arg("-C").arg(&tree).args(["status", "--porcelain"]).output().unwrap();
+        assert!(status.status.success());
+        assert_eq!(String::from_utf8_lossy(&status.stdout), "", "{} is not clean", tree.display());
+    }
+}
+
+#[test]
+fn a_dropped_config_symbol_is_an_error_naming_it_and_its_dependency() {
+    let dir = scratch("dropped-symbol");
+    let fragment = project_root().join("fixtures/kconfig/drops-force-unload.config");
+    let matrix =
+        write_matrix(&dir, &format!("variants:\n  - name: dropped\n    configs: [base, {}]\n", fragment.display()));
+    let out = xtask(&["kernel", "config", "--matrix", matrix.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "CONFIG_MODULE_FORCE_UNLOAD: asked y, got absent from .config (dependencies not met, or no such symbol)"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("defined in kernel/module/Kconfig\n    depends on MODULE_UNLOAD"), "{stderr}");
+}
+
+#[test]
+fn the_debug_fragment_is_kept_whole_by_kconfig() {
+    let dir = scratch("debug-config");
+    let matrix = write_matrix(&dir, "variants:\n  - name: debug\n    configs: [base, debug]\n");
+    let out = xtask(&["kernel", "config", "--matrix", matrix.to_str().unwrap()]);
+    assert!(out.status.success(), "debug.config on top of base.config was not accepted");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let path = stdout.trim().strip_prefix("debug: ").expect("`debug: PATH` on stdout");
+    let config = fs::read_to_string(path).unwrap();
+    for wanted in ["CONFIG_PROVE_LOCKING=y", "CONFIG_PROVE_RCU=y", "CONFIG_KASAN=y", "CONFIG_KFENCE=y", "CONFIG_SMP=y"]
+    {
+        assert!(config.lines().any(|l| l == wanted), "{wanted} missing from {path}");
+    }
+}

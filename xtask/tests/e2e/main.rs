@@ -1,0 +1,54 @@
+//! End-to-end tests: real kernels built (and, as the rig grows, booted) by
+//! the real `cargo xtask` binary. Run by `cargo xtask ci`, which installs
+//! the host's tools first and points every test at one shared cache through
+//! `MODRIG_CACHE_DIR`.
+
+mod kernel_build;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The cache shared by all end-to-end tests of this run.
+pub fn cache_dir() -> PathBuf {
+    match std::env::var_os("MODRIG_CACHE_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => project_root().join("target/e2e-cache"),
+    }
+}
+
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Runs `cargo xtask ARGS...` (the built binary) with the shared cache.
+pub fn xtask(args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .env("MODRIG_CACHE_DIR", cache_dir())
+        .current_dir(project_root())
+        .output()
+        .expect("cannot run the xtask binary");
+    eprintln!(
+        "$ cargo xtask {} -> {}\n--- stderr ---\n{}",
+        args.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// The JSON events of a `--json` run.
+pub fn events(output: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON event: {line}: {e}")))
+        .collect()
+}
+
+/// A scratch directory unique to this test process and `name`.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("modrig-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
