@@ -37,7 +37,7 @@ impl CiArgs {
         if self.unit_only {
             println!("ci: --unit-only: skipping host set-up and end-to-end tests");
         } else {
-            step("host set-up", || doctor::ensure_host(sh, doctor::Needs::Everything, self.no_install, false))?;
+            step("host set-up", || doctor::ensure_host(sh, doctor::Needs::Everything, self.no_install))?;
             let cache = match &self.cache_dir {
                 Some(dir) => project::absolute(dir)?,
                 None => project::root().join("target/ci-cache"),

@@ -30,8 +30,9 @@ impl DoctorArgs {
 /// Which part of the rig is about to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Needs {
-    /// Building kernels and stress modules.
-    KernelBuild,
+    /// Building kernels and stress modules; `default_source` when a variant
+    /// uses the embedded default tarball.
+    KernelBuild { default_source: bool },
     /// Everything: builds, guests, the default source.
     Everything,
 }
@@ -73,7 +74,7 @@ pub const REQUIREMENTS: &[Requirement] = &[
     req("cpio", "cpio", Probe::Command("cpio", &["--version"]), true),
     req("kmod", "kmod", Probe::Command("kmod", &["--version"]), true),
     req("ccache", "ccache", Probe::Command("ccache", &["--version"]), true),
-    req("kernel source", project::DEFAULT_TARBALL_PACKAGE, Probe::File(project::DEFAULT_TARBALL), true),
+    req("kernel source", project::DEFAULT_TARBALL_PACKAGE, Probe::File(project::DEFAULT_TARBALL), false),
     req("qemu-system-x86_64", "qemu-system-x86", Probe::Command("qemu-system-x86_64", &["--version"]), false),
     req("busybox (static)", "busybox-static", Probe::StaticBusybox, false),
 ];
@@ -117,7 +118,7 @@ impl Report {
 
 /// Checks the host for `needs`; installs what is missing unless told not to.
 /// Quiet when everything is there; otherwise it says what it does on stderr.
-pub fn ensure_host(sh: &Shell, needs: Needs, no_install: bool, _json: bool) -> Result<()> {
+pub fn ensure_host(sh: &Shell, needs: Needs, no_install: bool) -> Result<()> {
     let report = check_and_install(sh, needs, no_install, &mut |line| eprintln!("{line}"))?;
     if report.rows.iter().any(|r| !matches!(r.status, Status::Found(_))) {
         eprintln!("{}", render_table(&report));
@@ -126,8 +127,7 @@ pub fn ensure_host(sh: &Shell, needs: Needs, no_install: bool, _json: bool) -> R
 }
 
 fn check_and_install(sh: &Shell, needs: Needs, no_install: bool, say: &mut dyn FnMut(String)) -> Result<Report> {
-    let wanted: Vec<Requirement> =
-        REQUIREMENTS.iter().copied().filter(|r| needs == Needs::Everything || r.for_builds).collect();
+    let wanted: Vec<Requirement> = REQUIREMENTS.iter().copied().filter(|r| is_needed(r, needs)).collect();
     let mut rows: Vec<Row> = wanted.iter().map(|r| Row { requirement: *r, status: probe(sh, r) }).collect();
     let missing: Vec<&'static str> =
         dedup(rows.iter().filter(|r| matches!(r.status, Status::Missing(_))).map(|r| r.requirement.package).collect());
@@ -171,6 +171,15 @@ fn check_and_install(sh: &Shell, needs: Needs, no_install: bool, say: &mut dyn F
         }
     }
     Ok(Report { rows })
+}
+
+fn is_needed(requirement: &Requirement, needs: Needs) -> bool {
+    match needs {
+        Needs::Everything => true,
+        Needs::KernelBuild { default_source } => {
+            requirement.for_builds || (default_source && requirement.package == project::DEFAULT_TARBALL_PACKAGE)
+        }
+    }
 }
 
 fn dedup(mut packages: Vec<&'static str>) -> Vec<&'static str> {

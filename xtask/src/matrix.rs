@@ -239,7 +239,6 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
             });
         }
     }
-    drop(error);
     if errors.is_empty() {
         Ok(Matrix { file: file.to_path_buf(), variants })
     } else {

@@ -137,12 +137,8 @@ fn build_variant_inner(
     let patch_list = patches::expand(&variant.patches)?;
     env.stage(variant, format!("identifying {}", variant.source.describe()));
     let source_id = source::identify(sh, &variant.source, &env.cache)?;
-    let key = cache::variant_key(&cache::KeyInputs {
-        source_identity: &source_id.identity,
-        patches: patch_list.iter().map(|p| (p.strip, p.text.as_str())).collect(),
-        merged_config: &merged_text,
-        toolchain: &env.toolchain,
-    });
+    let key =
+        cache::variant_key(&cache::KeyInputs::new(&source_id.identity, &patch_list, &merged_text, &env.toolchain));
     let kernel_dir = env.cache.join("kernels").join(&key);
     let modules_key = cache::modules_key(&key, &read_module_sources()?);
 
@@ -333,10 +329,16 @@ fn make_and_export(
     }
 
     env.stage(variant, "exporting kernel and module build tree");
-    let staging = env.cache.join("kernels").join(format!(".{key}.tmp-{}", std::process::id()));
-    if staging.exists() {
-        fs::remove_dir_all(&staging)?;
+    let kernels = env.cache.join("kernels");
+    // Leftovers of an interrupted build of this key (we hold the tree lock,
+    // so no live build of this key owns them).
+    let stale = format!(".{key}.tmp-");
+    for entry in fs::read_dir(&kernels).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&stale) {
+            fs::remove_dir_all(entry.path()).ok();
+        }
     }
+    let staging = kernels.join(format!(".{key}.tmp-{}", std::process::id()));
     fs::create_dir_all(&staging)?;
     for (from, to) in [
         ("arch/x86/boot/bzImage", "bzImage"),
@@ -347,7 +349,7 @@ fn make_and_export(
     ] {
         fs::copy(out.join(from), staging.join(to)).with_context(|| format!("build produced no {from}"))?;
     }
-    export_module_build_tree(env, tree, &out, &staging.join("build"))?;
+    export_module_build_tree(env, tree, out, &staging.join("build"))?;
     let kernel_release = fs::read_to_string(out.join("include/config/kernel.release"))?.trim().to_string();
     let manifest = KernelManifest {
         schema: 1,

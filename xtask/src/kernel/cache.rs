@@ -10,6 +10,8 @@
 
 use sha2::{Digest, Sha256};
 
+use super::patches::Patch;
+
 /// Bump when the way kernels are built or exported changes, so old cache
 /// entries are not mistaken for new ones.
 pub const RECIPE_VERSION: u32 = 1;
@@ -22,6 +24,19 @@ pub struct KeyInputs<'a> {
     pub merged_config: &'a str,
     /// e.g. the first lines of `gcc --version` and `ld --version`.
     pub toolchain: &'a str,
+}
+
+impl<'a> KeyInputs<'a> {
+    /// The key inputs of a variant's loaded patches: their text and strip
+    /// level only, not the file they came from.
+    pub fn new(source_identity: &'a str, patches: &'a [Patch], merged_config: &'a str, toolchain: &'a str) -> Self {
+        KeyInputs {
+            source_identity,
+            patches: patches.iter().map(|p| (p.strip, p.text.as_str())).collect(),
+            merged_config,
+            toolchain,
+        }
+    }
 }
 
 /// The variant's cache key: 64 hex digits.
@@ -99,6 +114,17 @@ mod tests {
         for (i, v) in variations.iter().enumerate() {
             assert_ne!(&base, v, "variation {i} did not change the key");
         }
+    }
+
+    #[test]
+    fn where_a_patch_lives_does_not_change_the_key() {
+        let patch = |file: &str| Patch { file: file.into(), subject: Some("s".into()), text: "diff".into(), strip: 1 };
+        let here = [patch("/a/0001-x.patch")];
+        let moved = [patch("/elsewhere/renamed.patch")];
+        let (s, c, t) = BASE;
+        assert_eq!(variant_key(&KeyInputs::new(s, &here, c, t)), variant_key(&KeyInputs::new(s, &moved, c, t)));
+        let edited = [Patch { text: "diff2".into(), ..patch("/a/0001-x.patch") }];
+        assert_ne!(variant_key(&KeyInputs::new(s, &here, c, t)), variant_key(&KeyInputs::new(s, &edited, c, t)));
     }
 
     #[test]

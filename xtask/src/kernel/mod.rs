@@ -74,7 +74,8 @@ pub fn build_all(sh: &Shell, args: &BuildArgs) -> Result<Vec<BuiltKernel>> {
 fn with_env<T>(sh: &Shell, args: &BuildArgs, work: impl FnOnce(&BuildEnv<'_>, &[&Variant]) -> Result<T>) -> Result<T> {
     let matrix = matrix::load(&args.matrix)?;
     let selected = matrix.select(&args.variants)?;
-    doctor::ensure_host(sh, doctor::Needs::KernelBuild, args.no_install, args.json)?;
+    let default_source = selected.iter().any(|v| v.source == matrix::Source::default_tarball());
+    doctor::ensure_host(sh, doctor::Needs::KernelBuild { default_source }, args.no_install)?;
     let cache = project::cache_dir(args.cache_dir.as_deref())?;
     let terminal;
     let reporter: &dyn Reporter = if args.json {

@@ -132,7 +132,7 @@ fn import_tarball(sh: &Shell, tarball: &Path, home: &Path) -> Result<()> {
             tarball.display()
         );
     }
-    cmd!(sh, "git -C {root} init --quiet").quiet().run()?;
+    cmd!(sh, "git -C {root} init --quiet --initial-branch=modrig").quiet().run()?;
     let message = format!("modrig: import {}", tarball.display());
     git_commit_all(sh, &root, &message)?;
     fs::create_dir_all(home)?;
@@ -202,22 +202,36 @@ fn sync_directory(sh: &Shell, dir: &Path, home: &Path, identity: &str) -> Result
     fs::create_dir_all(&tree)?;
     for (rel, meta) in &current {
         if previous.get(rel) != Some(meta) {
-            let target = tree.join(rel);
-            if let Some(parent) = target.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            fs::copy(dir.join(rel), &target).with_context(|| format!("cannot copy {rel} into the source cache"))?;
+            copy_entry(&dir.join(rel), &tree.join(rel))
+                .with_context(|| format!("cannot copy {rel} into the source cache"))?;
         }
     }
     for rel in previous.keys().filter(|rel| !current.contains_key(*rel)) {
         fs::remove_file(tree.join(rel)).ok();
     }
     if !tree.join(".git").is_dir() {
-        cmd!(sh, "git -C {tree} init --quiet").quiet().run()?;
+        cmd!(sh, "git -C {tree} init --quiet --initial-branch=modrig").quiet().run()?;
     }
     git_commit_all(sh, &tree, &format!("modrig: sync {}", dir.display()))?;
     fs::write(&listing_file, serde_json::to_vec(&current)?)?;
     fs::write(&synced_identity, identity)?;
+    Ok(())
+}
+
+/// Copies a file, or recreates a symlink as a symlink (kernel trees have
+/// relative and dangling ones, e.g. under scripts/dtc/include-prefixes).
+fn copy_entry(from: &Path, to: &Path) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    if fs::symlink_metadata(to).is_ok() {
+        fs::remove_file(to)?;
+    }
+    if fs::symlink_metadata(from)?.file_type().is_symlink() {
+        std::os::unix::fs::symlink(fs::read_link(from)?, to)?;
+    } else {
+        fs::copy(from, to)?;
+    }
     Ok(())
 }
 

@@ -176,3 +176,88 @@ fn the_debug_fragment_is_kept_whole_by_kconfig() {
         assert!(config.lines().any(|l| l == wanted), "{wanted} missing from {path}");
     }
 }
+
+/// The cached work tree of the default tarball, importing it if needed.
+fn tarball_tree() -> PathBuf {
+    let find = || {
+        source_trees()
+            .into_iter()
+            .find(|t| t.parent().unwrap().file_name().unwrap().to_string_lossy().starts_with("tarball-"))
+    };
+    if let Some(tree) = find() {
+        return tree;
+    }
+    assert!(xtask(&["kernel", "config", "--variant", "upstream"]).status.success());
+    find().expect("no tarball source tree after configuring upstream")
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git").arg("-C").arg(dir).args(args).output().unwrap();
+    assert!(out.status.success(), "git {args:?} in {}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A kernel git repository of the test's own: a shared clone of the cached
+/// tarball tree with one commit on top.
+fn user_repo(name: &str) -> PathBuf {
+    let dir = scratch(name);
+    let repo = dir.join("linux");
+    let status =
+        Command::new("git").args(["clone", "--quiet", "--shared"]).arg(tarball_tree()).arg(&repo).status().unwrap();
+    assert!(status.success());
+    let main_c = repo.join("kernel/module/main.c");
+    let mut text = fs::read_to_string(&main_c).unwrap();
+    text.push_str("/* modrig e2e: a user's commit */\n");
+    fs::write(&main_c, text).unwrap();
+    git(&repo, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-am", "user commit"]);
+    repo
+}
+
+#[test]
+fn a_git_source_is_built_from_its_own_worktree_without_touching_the_users() {
+    let repo = user_repo("git-source");
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let matrix = write_matrix(
+        repo.parent().unwrap(),
+        &format!("variants:\n  - name: mine\n    source: {{ git: {}, ref: HEAD }}\n", repo.display()),
+    );
+    let out = xtask(&["kernel", "config", "--matrix", matrix.to_str().unwrap()]);
+    assert!(out.status.success(), "configuring a git source failed");
+
+    // The user's checkout is as it was.
+    assert_eq!(git(&repo, &["rev-parse", "HEAD"]), head);
+    assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+    // modrig's own tree of it sits at the user's commit, pristine.
+    let tree = source_trees()
+        .into_iter()
+        .find(|t| t.parent().unwrap().file_name().unwrap().to_string_lossy().starts_with("git-"))
+        .expect("no git source tree in the cache");
+    assert_eq!(git(&tree, &["rev-parse", "modrig-pristine^{commit}"]), head);
+    assert!(fs::read_to_string(tree.join("kernel/module/main.c")).unwrap().contains("a user's commit"));
+}
+
+#[test]
+fn a_directory_source_is_copied_and_resynced_when_it_changes() {
+    let dir = user_repo("dir-source");
+    let matrix = write_matrix(
+        dir.parent().unwrap(),
+        &format!("variants:\n  - name: mydir\n    source: {{ dir: {} }}\n", dir.display()),
+    );
+    assert!(xtask(&["kernel", "config", "--matrix", matrix.to_str().unwrap()]).status.success());
+    let tree = || {
+        source_trees()
+            .into_iter()
+            .find(|t| t.parent().unwrap().file_name().unwrap().to_string_lossy().starts_with("dir-"))
+            .expect("no directory source tree in the cache")
+    };
+    assert!(fs::read_to_string(tree().join("kernel/module/main.c")).unwrap().contains("a user's commit"));
+
+    // An edit in the directory reaches the cached tree on the next use.
+    let main_c = dir.join("kernel/module/main.c");
+    let mut text = fs::read_to_string(&main_c).unwrap();
+    text.push_str("/* modrig e2e: edited in place */\n");
+    fs::write(&main_c, text).unwrap();
+    assert!(xtask(&["kernel", "config", "--matrix", matrix.to_str().unwrap()]).status.success());
+    assert!(fs::read_to_string(tree().join("kernel/module/main.c")).unwrap().contains("edited in place"));
+    assert_eq!(git(&tree(), &["status", "--porcelain"]), "");
+}
