@@ -225,13 +225,15 @@ pub fn configure_variant(env: &BuildEnv<'_>, variant: &Variant) -> Result<PathBu
     let log = env.cache.join("logs").join(format!("{}-config.log", variant.name));
     fs::create_dir_all(env.cache.join("logs"))?;
     fs::write(&log, format!("modrig configure of variant {}\n", variant.name))?;
-    let out = with_patched_tree(env, variant, &source_id, &patch_list, |tree| {
-        configure(env, variant, tree, &source_id, &merged, &log)
-    })
-    .with_context(|| format!("failed to configure variant {}", variant.name))?;
     let saved = env.cache.join("configs").join(format!("{}.config", variant.name));
     fs::create_dir_all(env.cache.join("configs"))?;
-    fs::copy(out.join(".config"), &saved)?;
+    // Copy while the tree's lock is held: the O= directory is shared.
+    with_patched_tree(env, variant, &source_id, &patch_list, |tree| {
+        let out = configure(env, variant, tree, &source_id, &merged, &log)?;
+        fs::copy(out.join(".config"), &saved)?;
+        Ok(())
+    })
+    .with_context(|| format!("failed to configure variant {}", variant.name))?;
     Ok(saved)
 }
 
