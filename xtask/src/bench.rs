@@ -23,6 +23,17 @@ use crate::{doctor, matrix, project};
 pub enum BenchCommand {
     /// Cold build, warm no-op, second variant, and one-line patch rebuild times
     Build(BenchBuildArgs),
+    /// Boot-to-agent-ready over repeated boots, and where the time goes
+    Boot(BenchBootArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchBootArgs {
+    /// Number of boots (at least 10 for the figure to mean anything)
+    #[arg(long, default_value_t = 10)]
+    pub boots: u32,
+    #[command(flatten)]
+    pub guest: crate::run::GuestArgs,
 }
 
 #[derive(Debug, Args)]
@@ -39,6 +50,7 @@ impl BenchCommand {
     pub fn run(self, sh: &Shell) -> Result<()> {
         match self {
             BenchCommand::Build(args) => bench_build(sh, &args),
+            BenchCommand::Boot(args) => bench_boot(sh, &args),
         }
     }
 }
@@ -174,6 +186,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn medians_and_printk_times() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(&[f64::NAN]).is_nan());
+        let console = "SeaBIOS\n[    0.012345] Linux version 6.12\n[    0.587001] Run /init as init process\n";
+        assert_eq!(printk_time_of(console, "Run /init"), Some(0.587001));
+        assert_eq!(printk_time_of(console, "nothing"), None);
+    }
+
+    #[test]
     fn one_line_patch_inserts_after_the_last_include() {
         let original = "// x\n#include <a.h>\n#include <b.h>\n\nint a;\nint b;\nint c;\n";
         assert_eq!(
@@ -182,5 +204,89 @@ mod tests {
              +static const char modrig_bench_marker[] __used = \"round 2\";\n \n int a;\n int b;\n"
         );
         assert!(one_line_patch("f.c", "int x;\n", 1).is_err());
+    }
+}
+
+/// One boot's time split: host-measured total, and the guest's own clocks
+/// (printk time of `Run /init`, the agent's CLOCK_MONOTONIC at Ready).
+#[derive(Debug, Clone, Copy)]
+struct BootSplit {
+    total: f64,
+    /// QEMU start to the kernel's clock zero: firmware, loader, decompression.
+    before_kernel: f64,
+    /// Kernel start to `Run /init`.
+    kernel_init: f64,
+    /// `Run /init` to the agent's Ready.
+    userspace: f64,
+}
+
+/// The printk timestamp (s) of the line that contains `needle`.
+pub fn printk_time_of(console: &str, needle: &str) -> Option<f64> {
+    let line = console.lines().find(|l| l.contains(needle))?;
+    let inner = line.trim_start().strip_prefix('[')?.split(']').next()?;
+    inner.trim().parse().ok()
+}
+
+fn bench_boot(sh: &Shell, args: &BenchBootArgs) -> Result<()> {
+    let prepared = crate::run::prepare(sh, &args.guest)?;
+    let builtin = crate::programs::builtin("boot").context("no `boot` program")?;
+    let scratch = std::env::temp_dir().join(format!("modrig-bench-boot-{}", std::process::id()));
+    let mut splits = Vec::new();
+    for i in 0..args.boots.max(1) {
+        let dir = scratch.join(i.to_string());
+        let (record, outcome) = crate::run::run_builtin(&prepared, &builtin, &dir)?;
+        let Some(total) = outcome.boot_to_ready else {
+            bail!("boot {i} did not reach the agent: {} (console: {})", record.verdict, outcome.console_log.display());
+        };
+        let ready_t = outcome.events.iter().find_map(|e| match e.kind {
+            modrig_proto::EventKind::Ready { .. } => Some(e.t_ns as f64 / 1e9),
+            _ => None,
+        });
+        let init_t = printk_time_of(&outcome.console, "Run /init as init process");
+        let total = total.as_secs_f64();
+        if let (Some(ready), Some(init)) = (ready_t, init_t) {
+            splits.push(BootSplit { total, before_kernel: total - ready, kernel_init: init, userspace: ready - init });
+        } else {
+            splits.push(BootSplit { total, before_kernel: f64::NAN, kernel_init: f64::NAN, userspace: f64::NAN });
+        }
+        eprintln!("boot {i}: {:.0} ms", total * 1e3);
+    }
+    let _ = fs::remove_dir_all(&scratch);
+    let column = |f: fn(&BootSplit) -> f64| -> Vec<f64> { splits.iter().map(f).collect() };
+    let totals = column(|s| s.total);
+    println!(
+        "\nmodrig bench boot: {} boots of {} ({}), {} vCPUs, {}",
+        splits.len(),
+        prepared.kernel.variant,
+        prepared.kernel.manifest.kernel_release,
+        prepared.vcpus,
+        prepared.accel.how
+    );
+    println!(
+        "  boot to agent ready: median {:.0} ms, min {:.0} ms, max {:.0} ms",
+        median(&totals) * 1e3,
+        totals.iter().cloned().fold(f64::INFINITY, f64::min) * 1e3,
+        totals.iter().cloned().fold(0.0, f64::max) * 1e3
+    );
+    println!("  where the time goes (medians):");
+    println!("    firmware + loader + decompression  {:>6.0} ms", median(&column(|s| s.before_kernel)) * 1e3);
+    println!("    kernel init (to Run /init)         {:>6.0} ms", median(&column(|s| s.kernel_init)) * 1e3);
+    println!("    userspace (init script + agent)    {:>6.0} ms", median(&column(|s| s.userspace)) * 1e3);
+    println!("  target: <= 1500 ms under TCG with 2 vCPUs, <= 500 ms with KVM (base.config)");
+    Ok(())
+}
+
+/// The median of `values` (NaNs ignored); NaN when there are none.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
     }
 }

@@ -4,10 +4,17 @@
 
 pub mod bench;
 pub mod ci;
+pub mod classify;
 pub mod diag;
 pub mod doctor;
+pub mod errno;
 pub mod fsutil;
+pub mod guest;
 pub mod kernel;
 pub mod matrix;
+pub mod programs;
 pub mod project;
+pub mod run;
+pub mod shell;
+pub mod timefmt;
 pub mod yaml_loc;

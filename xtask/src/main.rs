@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use xshell::Shell;
 
-use xtask::{bench, ci, doctor, kernel, project};
+use xtask::guest::verdict::Verdict;
+use xtask::{bench, ci, doctor, kernel, project, run, shell};
 
 /// modrig: build baseline and patched kernels, boot them under QEMU, race
 /// module load/unload against refcount traffic, and diff what changed.
@@ -23,8 +24,8 @@ enum Command {
     /// Build kernel variants (source + patches + Kconfig fragments) into the cache
     #[command(subcommand)]
     Kernel(kernel::KernelCommand),
-    /// Run one scenario on one variant in a QEMU guest (not yet)
-    Run,
+    /// Run one scenario on one variant in a QEMU guest; exit code = verdict
+    Run(run::RunArgs),
     /// Run the whole matrix (variants x scenarios x vCPUs x repetitions) and report (not yet)
     Matrix,
     /// Check scenario and matrix files for errors (not yet)
@@ -35,9 +36,9 @@ enum Command {
     Diff,
     /// Find the commit that broke module unload with git bisect (not yet)
     Bisect,
-    /// Open an interactive console in a guest with the stress modules (not yet)
-    Shell,
-    /// Print performance figures (build; boot and matrix later)
+    /// Open an interactive console in a guest with the stress modules
+    Shell(shell::ShellArgs),
+    /// Print performance figures (build, boot; matrix later)
     #[command(subcommand)]
     Bench(bench::BenchCommand),
     /// Run everything CI runs: format, lints, unit tests, end-to-end tests
@@ -46,27 +47,36 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let is_run = matches!(cli.command, Command::Run(_));
     let result = Shell::new().map_err(anyhow::Error::from).and_then(|sh| {
         sh.change_dir(project::root());
+        let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
         match cli.command {
-            Command::Doctor(args) => args.run(&sh),
-            Command::Kernel(command) => command.run(&sh),
-            Command::Bench(command) => command.run(&sh),
-            Command::Ci(args) => args.run(&sh),
-            Command::Run => not_yet("run"),
-            Command::Matrix => not_yet("matrix"),
-            Command::Validate => not_yet("validate"),
-            Command::Report => not_yet("report"),
-            Command::Diff => not_yet("diff"),
-            Command::Bisect => not_yet("bisect"),
-            Command::Shell => not_yet("shell"),
+            Command::Run(args) => args.run(&sh),
+            Command::Doctor(args) => done(args.run(&sh)),
+            Command::Kernel(command) => done(command.run(&sh)),
+            Command::Bench(command) => done(command.run(&sh)),
+            Command::Ci(args) => done(args.run(&sh)),
+            Command::Matrix => done(not_yet("matrix")),
+            Command::Validate => done(not_yet("validate")),
+            Command::Report => done(not_yet("report")),
+            Command::Diff => done(not_yet("diff")),
+            Command::Bisect => done(not_yet("bisect")),
+            Command::Shell(args) => done(args.run(&sh)),
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            // A run that could not even start is the rig's failure, and
+            // says so with the INFRA exit code rather than a FAIL-like 1.
+            if is_run {
+                eprintln!("verdict: {}", Verdict::Infra);
+                ExitCode::from(Verdict::Infra.exit_code())
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

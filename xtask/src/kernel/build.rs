@@ -440,7 +440,12 @@ fn build_modules(env: &BuildEnv<'_>, kernel_dir: &Path, modules_key: &str, log: 
     let build_tree = kernel_dir.join("build");
     let args =
         [format!("M={}", staging.display()), "W=1".to_string(), format!("-j{}", env.jobs), "modules".to_string()];
-    runlog::run_logged(env.make_command(&build_tree, &args), "make M=guests/modules", log, |_, _| {})?;
+    let mut make = env.make_command(&build_tree, &args);
+    // Keep source paths absolute, so that guests/modules/Kbuild's
+    // -fmacro-prefix-map turns them into `guests/modules/x.c` in reports;
+    // ccache's base_dir would rewrite them to relative cache paths first.
+    make.env_remove("CCACHE_BASEDIR");
+    runlog::run_logged(make, "make M=guests/modules", log, |_, _| {})?;
     let built: Vec<_> = fs::read_dir(&staging)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "ko"))

@@ -61,12 +61,16 @@ pub fn variant_key(inputs: &KeyInputs<'_>) -> String {
     hex(&h.finalize())
 }
 
+/// Bump when the way stress modules are built changes (flags, environment).
+pub const MODULES_RECIPE_VERSION: u32 = 2;
+
 /// The key of the stress modules built against one kernel: the kernel's key
 /// and every file of `guests/modules`, by relative path and content.
 pub fn modules_key(kernel_key: &str, files: &[(String, Vec<u8>)]) -> String {
     let mut sorted: Vec<&(String, Vec<u8>)> = files.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     let mut h = Sha256::new();
+    h.update(MODULES_RECIPE_VERSION.to_le_bytes());
     h.update(kernel_key.as_bytes());
     for (path, content) in sorted {
         h.update((path.len() as u64).to_le_bytes());

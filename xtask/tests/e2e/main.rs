@@ -3,6 +3,7 @@
 //! the host's tools first and points every test at one shared cache through
 //! `MODRIG_CACHE_DIR`.
 
+mod guest_runs;
 mod kernel_build;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,215 @@
+//! The conversation with the host, over any reader and writer: announce
+//! ourselves, take one program, answer each step, say we are done.
+
+use std::io::{self, BufRead, Write};
+use std::sync::Mutex;
+
+use modrig_proto::{count_steps, Event, EventKind, Program, Step};
+
+use crate::steps;
+use crate::sys;
+
+/// Why a session ended early. Either way the host is unreachable, so the
+/// caller can only tell the console.
+#[derive(Debug)]
+pub enum SessionError {
+    /// Writing an event to the host failed.
+    Write(io::Error),
+    /// Reading the program failed.
+    Read(io::Error),
+    /// The host closed the port (or never wrote) before sending a program.
+    NoProgram,
+}
+
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionError::Write(error) => write!(f, "cannot write to the host: {error}"),
+            SessionError::Read(error) => write!(f, "cannot read the program from the host: {error}"),
+            SessionError::NoProgram => write!(f, "the host hung up before sending a program"),
+        }
+    }
+}
+
+/// One JSON line, flushed, so the host sees each event as it happens.
+fn emit(output: &mut impl Write, event: &Event) -> Result<(), SessionError> {
+    let mut line = serde_json::to_vec(event).map_err(|error| SessionError::Write(error.into()))?;
+    line.push(b'\n');
+    output.write_all(&line).and_then(|()| output.flush()).map_err(SessionError::Write)
+}
+
+fn emit_now(output: &mut impl Write, step: Option<usize>, kind: EventKind) -> Result<(), SessionError> {
+    emit(output, &Event { t_ns: sys::monotonic_ns(), step, cpu: None, kind })
+}
+
+/// Events from concurrent branches go through one lock, a whole line at a
+/// time, so lines never interleave.
+fn emit_shared<W: Write>(output: &Mutex<W>, event: &Event) -> Result<(), SessionError> {
+    let mut output = output.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    emit(&mut *output, event)
+}
+
+/// Runs `steps`, the first of which has pre-order index `first`, emitting
+/// one event per step. Parallel steps run their branches on scoped threads,
+/// each pinned to its CPU when asked; the parallel step's own event comes
+/// after all of its branches' events.
+fn run_steps<W: Write + Send>(steps: &[Step], first: usize, output: &Mutex<W>) -> Result<(), SessionError> {
+    let mut index = first;
+    for step in steps {
+        let cpu = sys::current_cpu();
+        match step {
+            Step::Parallel { branches } => {
+                let started = sys::monotonic_ns();
+                let mut branch_first = index + 1;
+                let results: Vec<Result<(), SessionError>> = std::thread::scope(|scope| {
+                    let handles: Vec<_> = branches
+                        .iter()
+                        .map(|branch| {
+                            let first = branch_first;
+                            branch_first += count_steps(&branch.steps);
+                            let parallel_index = index;
+                            scope.spawn(move || {
+                                if let Some(cpu) = branch.cpu {
+                                    if let Err(errno) = sys::pin_to_cpu(cpu) {
+                                        let message = format!("cannot pin a branch to CPU {cpu}: errno {errno}");
+                                        let kind = EventKind::AgentError { message };
+                                        let event = Event {
+                                            t_ns: sys::monotonic_ns(),
+                                            step: Some(parallel_index),
+                                            cpu: None,
+                                            kind,
+                                        };
+                                        return emit_shared(output, &event);
+                                    }
+                                }
+                                run_steps(&branch.steps, first, output)
+                            })
+                        })
+                        .collect();
+                    handles.into_iter().map(|h| h.join().unwrap_or(Ok(()))).collect()
+                });
+                results.into_iter().collect::<Result<(), SessionError>>()?;
+                let kind = EventKind::ParallelDone { branches: branches.len() };
+                emit_shared(output, &Event { t_ns: started, step: Some(index), cpu, kind })?;
+            }
+            single => {
+                let outcome = steps::run(single);
+                emit_shared(output, &Event { t_ns: outcome.t_ns, step: Some(index), cpu, kind: outcome.kind })?;
+            }
+        }
+        index += count_steps(std::slice::from_ref(step));
+    }
+    Ok(())
+}
+
+/// Runs the whole protocol: `ready` first, then one program line read from
+/// `input`, one event per step, and `Done`. A program that does not parse
+/// is answered with an `AgentError` and `Done`, so the host always gets an
+/// end to wait for.
+pub fn serve(mut input: impl BufRead, mut output: impl Write + Send, ready: EventKind) -> Result<(), SessionError> {
+    emit_now(&mut output, None, ready)?;
+
+    // Bytes, not a String: invalid UTF-8 is a malformed program for the
+    // host to hear about, not an I/O error that ends the session.
+    let mut line = Vec::new();
+    if input.read_until(b'\n', &mut line).map_err(SessionError::Read)? == 0 {
+        return Err(SessionError::NoProgram);
+    }
+    match serde_json::from_slice::<Program>(&line) {
+        Ok(program) => {
+            let shared = Mutex::new(&mut output);
+            run_steps(&program.steps, 0, &shared)?;
+        }
+        Err(error) => {
+            let message = format!("malformed program: {error}");
+            emit_now(&mut output, None, EventKind::AgentError { message })?;
+        }
+    }
+    emit_now(&mut output, None, EventKind::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ready() -> EventKind {
+        EventKind::Ready { kernel_release: "6.12.0".into(), cpus: 2 }
+    }
+
+    fn events(output: &[u8]) -> Vec<Event> {
+        let text = std::str::from_utf8(output).unwrap();
+        assert!(text.ends_with('\n'), "every event is a whole line: {text:?}");
+        text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+    }
+
+    #[test]
+    fn each_step_gets_an_event_with_its_index_then_done() {
+        let program = r#"{"steps":[{"op":"sleep","ms":0},{"op":"read_file","path":"/nonexistent"}]}"#;
+        let mut output = Vec::new();
+        serve(io::Cursor::new(format!("{program}\n")), &mut output, ready()).unwrap();
+        let events = events(&output);
+        let shape: Vec<(Option<usize>, &EventKind)> = events.iter().map(|event| (event.step, &event.kind)).collect();
+        assert_eq!(
+            shape,
+            [
+                (None, &ready()),
+                (Some(0), &EventKind::Slept { ms: 0 }),
+                (
+                    Some(1),
+                    &EventKind::FileRead { path: "/nonexistent".into(), content: None, errno: Some(libc::ENOENT) }
+                ),
+                (None, &EventKind::Done),
+            ]
+        );
+        assert!(events.windows(2).all(|pair| pair[0].t_ns <= pair[1].t_ns), "{events:?}");
+    }
+
+    #[test]
+    fn parallel_branches_run_pinned_and_are_numbered_in_pre_order() {
+        let program = r#"{"steps":[{"op":"parallel","branches":[
+            {"cpu":0,"steps":[{"op":"sleep","ms":20},{"op":"sleep","ms":0}]},
+            {"steps":[{"op":"sleep","ms":1}]}
+        ]},{"op":"sleep","ms":0}]}"#
+            .replace('\n', "");
+        let mut output = Vec::new();
+        serve(io::Cursor::new(format!("{program}\n")), &mut output, ready()).unwrap();
+        let events = events(&output);
+        let steps: Vec<Option<usize>> = events.iter().map(|e| e.step).collect();
+        // Branch 1's short sleep (step 3) ends before branch 0's (steps 1, 2);
+        // the parallel step (0) reports after both; then step 4.
+        assert_eq!(steps, [None, Some(3), Some(1), Some(2), Some(0), Some(4), None], "{events:?}");
+        assert_eq!(events[4].kind, EventKind::ParallelDone { branches: 2 });
+        // The pinned branch ran on CPU 0.
+        assert_eq!(events[2].cpu, Some(0));
+        assert_eq!(events[3].cpu, Some(0));
+    }
+
+    #[test]
+    fn a_program_without_a_newline_still_runs() {
+        let mut output = Vec::new();
+        serve(io::Cursor::new(r#"{"steps":[]}"#), &mut output, ready()).unwrap();
+        let kinds: Vec<EventKind> = events(&output).into_iter().map(|event| event.kind).collect();
+        assert_eq!(kinds, [ready(), EventKind::Done]);
+    }
+
+    #[test]
+    fn a_malformed_program_is_an_agent_error_then_done() {
+        for line in [&b"{\"steps\":[{\"op\":\"reboot\"}]}\n"[..], b"not json\n", b"\xff\xfe\n"] {
+            let mut output = Vec::new();
+            serve(io::Cursor::new(line), &mut output, ready()).unwrap();
+            let events = events(&output);
+            assert_eq!(events.len(), 3, "{events:?}");
+            let EventKind::AgentError { message } = &events[1].kind else { panic!("not an agent error: {events:?}") };
+            assert!(message.starts_with("malformed program: "), "{message}");
+            assert_eq!(events[2].kind, EventKind::Done);
+        }
+    }
+
+    #[test]
+    fn a_host_that_hangs_up_gets_only_ready() {
+        let mut output = Vec::new();
+        let error = serve(io::Cursor::new(""), &mut output, ready()).unwrap_err();
+        assert!(matches!(error, SessionError::NoProgram), "{error}");
+        assert_eq!(events(&output).len(), 1);
+    }
+}

@@ -1,0 +1,66 @@
+//! Building what boots: the static agent and each variant's initramfs.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+use super::initramfs;
+use crate::doctor::is_static_elf;
+use crate::fsutil::write_atomic;
+use crate::kernel::build::BuiltKernel;
+use crate::kernel::source::sha256_hex;
+use crate::project;
+
+/// The guest binaries are built for this target with a static C runtime:
+/// the initramfs has no libc.
+const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// Builds `guests/agent` as a static binary (cargo makes this a no-op when
+/// nothing changed) and returns its path.
+pub fn build_agent(sh: &Shell) -> Result<PathBuf> {
+    let target_dir = project::root().join("target/guest");
+    // A target directory of its own: RUSTFLAGS differ from the host build's,
+    // and sharing one directory would rebuild both every time.
+    cmd!(sh, "cargo build --quiet --release -p modrig-agent --target {GUEST_TARGET} --target-dir {target_dir}")
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .quiet()
+        .run()
+        .context("cannot build the guest agent (guests/agent)")?;
+    let agent = target_dir.join(GUEST_TARGET).join("release/modrig-agent");
+    let bytes = fs::read(&agent).with_context(|| format!("agent binary missing at {}", agent.display()))?;
+    if !is_static_elf(&bytes) {
+        bail!("{} is dynamically linked; the initramfs has no libc", agent.display());
+    }
+    Ok(agent)
+}
+
+/// The static busybox that doctor checked for.
+pub fn busybox() -> Result<PathBuf> {
+    for candidate in ["/bin/busybox", "/usr/bin/busybox"] {
+        let path = Path::new(candidate);
+        if path.is_file() && fs::read(path).map(|b| is_static_elf(&b)).unwrap_or(false) {
+            return Ok(path.to_path_buf());
+        }
+    }
+    bail!("no static busybox found: run `cargo xtask doctor` (package busybox-static)")
+}
+
+/// The variant's initramfs (busybox, agent, its stress modules, init),
+/// stored in the kernel's cache directory under the hash of its bytes.
+pub fn initramfs_for(kernel: &BuiltKernel, agent: &Path) -> Result<PathBuf> {
+    let busybox = busybox()?;
+    let mut modules: Vec<PathBuf> = fs::read_dir(&kernel.modules_dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "ko"))
+        .collect();
+    modules.sort();
+    let inputs = initramfs::Inputs { busybox: &busybox, agent, modules };
+    let bytes = initramfs::cpio(&initramfs::entries(&inputs)?);
+    let path = kernel.dir.join(format!("initramfs-{}.cpio", &sha256_hex(&bytes)[..16]));
+    if !path.is_file() {
+        write_atomic(&path, &bytes)?;
+    }
+    Ok(path)
+}

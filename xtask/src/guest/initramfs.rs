@@ -1,0 +1,158 @@
+//! The guest's initramfs: busybox, the agent, the stress modules, an init.
+//!
+//! Written as an uncompressed cpio "newc" archive by hand: the kernel
+//! unpacks it without a decompressor, and fixed metadata (mtime 0, root
+//! owner, sorted names, sequential inodes) makes it reproducible — the
+//! same inputs give the same bytes, so it is cached by content.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// One archive member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Dir,
+    File {
+        data: Vec<u8>,
+        executable: bool,
+    },
+    Symlink(String),
+    /// A character device node (e.g. /dev/console, needed before devtmpfs).
+    CharDevice {
+        major: u32,
+        minor: u32,
+    },
+}
+
+/// Writes `entries` (path without leading slash -> entry) as a newc archive.
+/// Parent directories must be listed; a `BTreeMap` sorts parents first.
+pub fn cpio(entries: &BTreeMap<String, Entry>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (index, (name, entry)) in entries.iter().enumerate() {
+        let (mode, data, rdev): (u32, &[u8], (u32, u32)) = match entry {
+            Entry::Dir => (0o040755, &[], (0, 0)),
+            Entry::File { data, executable } => (if *executable { 0o100755 } else { 0o100644 }, data, (0, 0)),
+            Entry::Symlink(target) => (0o120777, target.as_bytes(), (0, 0)),
+            Entry::CharDevice { major, minor } => (0o020600, &[], (*major, *minor)),
+        };
+        let nlink = if matches!(entry, Entry::Dir) { 2 } else { 1 };
+        push_member(&mut out, index as u32 + 1, mode, nlink, rdev, name, data);
+    }
+    push_member(&mut out, 0, 0, 1, (0, 0), "TRAILER!!!", &[]);
+    out
+}
+
+fn push_member(out: &mut Vec<u8>, ino: u32, mode: u32, nlink: u32, rdev: (u32, u32), name: &str, data: &[u8]) {
+    let fields = [ino, mode, 0, 0, nlink, 0, data.len() as u32, 0, 0, rdev.0, rdev.1, name.len() as u32 + 1, 0];
+    out.extend_from_slice(b"070701");
+    for field in fields {
+        out.extend_from_slice(format!("{field:08X}").as_bytes());
+    }
+    out.extend_from_slice(name.as_bytes());
+    out.push(0);
+    pad4(out);
+    out.extend_from_slice(data);
+    pad4(out);
+}
+
+fn pad4(out: &mut Vec<u8>) {
+    while !out.len().is_multiple_of(4) {
+        out.push(0);
+    }
+}
+
+/// The guest's /init: mount the pseudo file systems, say we are up, then run
+/// the agent (or a shell, for `cargo xtask shell`) and power off.
+pub const INIT_SCRIPT: &str = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs tmpfs /tmp
+echo MODRIG-INIT-READY
+if grep -q modrig.shell /proc/cmdline; then
+    echo "modrig shell: stress modules are in /modules; 'poweroff -f' or Ctrl-A x ends the guest"
+    setsid cttyhack sh -l
+else
+    /bin/modrig-agent
+fi
+poweroff -f
+"#;
+
+/// What goes into a guest image.
+pub struct Inputs<'a> {
+    pub busybox: &'a Path,
+    pub agent: &'a Path,
+    /// `*.ko` files, placed in /modules.
+    pub modules: Vec<PathBuf>,
+}
+
+/// The archive's members for `inputs`.
+pub fn entries(inputs: &Inputs<'_>) -> Result<BTreeMap<String, Entry>> {
+    let mut entries = BTreeMap::new();
+    for dir in ["bin", "dev", "modules", "proc", "sys", "tmp"] {
+        entries.insert(dir.to_string(), Entry::Dir);
+    }
+    entries.insert("dev/console".into(), Entry::CharDevice { major: 5, minor: 1 });
+    entries.insert("init".into(), Entry::File { data: INIT_SCRIPT.as_bytes().to_vec(), executable: true });
+    let read = |p: &Path| fs::read(p).with_context(|| format!("cannot read {} for the initramfs", p.display()));
+    entries.insert("bin/busybox".into(), Entry::File { data: read(inputs.busybox)?, executable: true });
+    entries.insert("bin/modrig-agent".into(), Entry::File { data: read(inputs.agent)?, executable: true });
+    for module in &inputs.modules {
+        let name = module.file_name().context("module path without a file name")?.to_string_lossy();
+        entries.insert(format!("modules/{name}"), Entry::File { data: read(module)?, executable: false });
+    }
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newc_layout_is_exact() {
+        let mut entries = BTreeMap::new();
+        entries.insert("a".to_string(), Entry::File { data: b"hi".to_vec(), executable: false });
+        let bytes = cpio(&entries);
+        let header = std::str::from_utf8(&bytes[..110]).unwrap();
+        let fields = [
+            "00000001", // ino
+            "000081A4", // mode: regular file 0644
+            "00000000", // uid
+            "00000000", // gid
+            "00000001", // nlink
+            "00000000", // mtime
+            "00000002", // file size
+            "00000000", // dev major
+            "00000000", // dev minor
+            "00000000", // rdev major
+            "00000000", // rdev minor
+            "00000002", // name size, with its NUL
+            "00000000", // check
+        ];
+        assert_eq!(header, format!("070701{}", fields.concat()));
+        // name "a\0" padded to 4 after the 110-byte header: 112, then data "hi" + 2 pad.
+        assert_eq!(&bytes[110..112], b"a\0");
+        assert_eq!(&bytes[112..116], b"hi\0\0");
+        assert_eq!(&bytes[116..122], b"070701");
+        assert!(bytes.windows(10).any(|w| w == b"TRAILER!!!"));
+        assert!(bytes.len().is_multiple_of(4));
+    }
+
+    #[test]
+    fn same_inputs_same_bytes() {
+        let mut a = BTreeMap::new();
+        a.insert("bin".to_string(), Entry::Dir);
+        a.insert("bin/sh".to_string(), Entry::Symlink("busybox".into()));
+        a.insert("dev/console".to_string(), Entry::CharDevice { major: 5, minor: 1 });
+        let b = a.clone();
+        assert_eq!(cpio(&a), cpio(&b));
+        let mut c = a.clone();
+        c.insert("bin/sh".to_string(), Entry::Symlink("other".into()));
+        assert_ne!(cpio(&a), cpio(&c));
+    }
+}

@@ -1,0 +1,243 @@
+//! `cargo xtask run`: one scenario on one variant in one guest, with a
+//! verdict, its evidence, and an exit code per verdict.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Serialize;
+use xshell::{cmd, Shell};
+
+use crate::classify::{self, KernelEvent};
+use crate::fsutil::write_atomic;
+use crate::guest::accel::{self, AccelChoice, AccelDecision};
+use crate::guest::qemu::Accel;
+use crate::guest::runner::{self, Deadlines, RunOutcome, RunSpec};
+use crate::guest::verdict::{self, Judgement, RunEnd, Verdict};
+use crate::guest::{image, reaper};
+use crate::kernel::build::BuiltKernel;
+use crate::kernel::{self, BuildArgs};
+use crate::programs::{self, Builtin};
+use crate::{doctor, errno, project, timefmt};
+
+/// What every guest-booting command needs: which kernel, how many vCPUs,
+/// which accelerator, which cache.
+#[derive(Debug, Clone, Args)]
+pub struct GuestArgs {
+    /// Variant to boot (default: the matrix's first variant)
+    #[arg(long, value_name = "NAME")]
+    pub variant: Option<String>,
+    /// Number of vCPUs
+    #[arg(long, default_value_t = 2)]
+    pub vcpus: u32,
+    /// Guest memory in MiB
+    #[arg(long, default_value_t = 256)]
+    pub memory: u32,
+    /// kvm, tcg, or auto (probe KVM by booting; fall back to TCG)
+    #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
+    pub accel: AccelChoice,
+    /// Matrix file that declares the variants
+    #[arg(long, value_name = "FILE", default_value_os_t = project::default_matrix())]
+    pub matrix: PathBuf,
+    /// Cache directory (default: $MODRIG_CACHE_DIR, else ~/.cache/modrig)
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Only check the host; never install packages (also: MODRIG_NO_INSTALL=1)
+    #[arg(long)]
+    pub no_install: bool,
+}
+
+/// A kernel with its guest image, ready to boot.
+pub struct Prepared {
+    pub kernel: BuiltKernel,
+    pub initrd: PathBuf,
+    pub accel: AccelDecision,
+    pub vcpus: u32,
+    pub memory_mib: u32,
+}
+
+/// Builds (or finds) the kernel, its modules, the agent and the initramfs,
+/// and decides the accelerator.
+pub fn prepare(sh: &Shell, args: &GuestArgs) -> Result<Prepared> {
+    reaper::install_signal_handler()?;
+    doctor::ensure_host(sh, doctor::Needs::Everything, args.no_install)?;
+    let build_args = BuildArgs {
+        variants: args.variant.iter().cloned().collect(),
+        matrix: args.matrix.clone(),
+        cache_dir: args.cache_dir.clone(),
+        json: false,
+        no_install: args.no_install,
+    };
+    let kernel = kernel::build_all(sh, &build_args)?.into_iter().next().context("the matrix has no variants")?;
+    let agent = image::build_agent(sh)?;
+    let initrd = image::initramfs_for(&kernel, &agent)?;
+    let cache = project::cache_dir(args.cache_dir.as_deref())?;
+    let qemu_version = cmd!(sh, "qemu-system-x86_64 --version").quiet().read().unwrap_or_default();
+    let host_release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let host = format!("{} | {}", host_release.trim(), qemu_version.lines().next().unwrap_or(""));
+    let accel = accel::resolve(args.accel, &cache, &host, || {
+        let probe_dir = cache.join("accel-probe");
+        let program = modrig_proto::Program { steps: vec![] };
+        let outcome = runner::run(&RunSpec {
+            bzimage: &kernel.bzimage,
+            initrd: &initrd,
+            accel: Accel::Kvm,
+            vcpus: 1,
+            memory_mib: args.memory,
+            program: &program,
+            deadlines: Deadlines { boot: accel::PROBE_DEADLINE, ..Deadlines::for_accel(Accel::Kvm) },
+            cmdline_extra: vec![],
+            out_dir: &probe_dir,
+            sysrq_on_hang: false,
+        })?;
+        Ok(outcome.boot_to_ready.is_some())
+    })?;
+    Ok(Prepared { kernel, initrd, accel, vcpus: args.vcpus, memory_mib: args.memory })
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Built-in scenario: load-unload, boot, fixture-panic-in-init, fixture-hang-in-exit, fixture-warn
+    pub scenario: String,
+    #[command(flatten)]
+    pub guest: GuestArgs,
+    /// Where run directories go (default: results/)
+    #[arg(long, value_name = "DIR")]
+    pub results: Option<PathBuf>,
+    /// Print the verdict as JSON on stdout instead of the summary
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `verdict.json` of a run directory.
+#[derive(Debug, Serialize)]
+pub struct RunRecord {
+    pub schema: u32,
+    pub verdict: Verdict,
+    pub reasons: Vec<String>,
+    pub scenario: String,
+    pub variant: String,
+    pub kernel_key: String,
+    pub kernel_release: String,
+    pub vcpus: u32,
+    pub accel: AccelDecision,
+    pub end: RunEnd,
+    pub boot_to_ready_ms: Option<f64>,
+    pub wall_ms: f64,
+    pub kernel_events: Vec<KernelEvent>,
+    pub console_log: PathBuf,
+    pub events_log: PathBuf,
+}
+
+impl RunArgs {
+    pub fn run(self, sh: &Shell) -> Result<ExitCode> {
+        let builtin = programs::builtin(&self.scenario).with_context(|| {
+            format!("unknown scenario `{}`; built-in scenarios: {}", self.scenario, programs::NAMES.join(", "))
+        })?;
+        let prepared = prepare(sh, &self.guest)?;
+        let results = self.results.clone().unwrap_or_else(|| project::root().join("results"));
+        let dir = new_run_dir(&results, &prepared.kernel.variant, builtin.name)?;
+        let (record, _) = run_builtin(&prepared, &builtin, &dir)?;
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&record)?);
+        } else {
+            print_summary(&record, &builtin);
+        }
+        Ok(ExitCode::from(record.verdict.exit_code()))
+    }
+}
+
+/// Runs `builtin` on a prepared guest and writes `verdict.json` into `dir`.
+pub fn run_builtin(prepared: &Prepared, builtin: &Builtin, dir: &Path) -> Result<(RunRecord, RunOutcome)> {
+    let outcome = runner::run(&RunSpec {
+        bzimage: &prepared.kernel.bzimage,
+        initrd: &prepared.initrd,
+        accel: prepared.accel.accel,
+        vcpus: prepared.vcpus,
+        memory_mib: prepared.memory_mib,
+        program: &builtin.program,
+        deadlines: Deadlines::for_accel(prepared.accel.accel),
+        cmdline_extra: vec![],
+        out_dir: dir,
+        sysrq_on_hang: true,
+    })?;
+    let kernel_events = classify::classify(&outcome.console);
+    let broken = programs::broken_expectations(builtin, &outcome.events);
+    let allowed: BTreeSet<_> = builtin.allowed.iter().copied().collect();
+    let Judgement { verdict, reasons } = verdict::judge(&outcome.end, &kernel_events, &broken, &allowed);
+    let record = RunRecord {
+        schema: 1,
+        verdict,
+        reasons,
+        scenario: builtin.name.to_string(),
+        variant: prepared.kernel.variant.clone(),
+        kernel_key: prepared.kernel.key.clone(),
+        kernel_release: prepared.kernel.manifest.kernel_release.clone(),
+        vcpus: prepared.vcpus,
+        accel: prepared.accel.clone(),
+        end: outcome.end.clone(),
+        boot_to_ready_ms: outcome.boot_to_ready.map(|d| d.as_secs_f64() * 1e3),
+        wall_ms: outcome.wall.as_secs_f64() * 1e3,
+        kernel_events,
+        console_log: outcome.console_log.clone(),
+        events_log: outcome.events_log.clone(),
+    };
+    write_atomic(&dir.join("verdict.json"), &serde_json::to_vec_pretty(&record)?)?;
+    Ok((record, outcome))
+}
+
+/// `results/<UTC time>-<variant>-<scenario>[-N]`: created here, so two runs
+/// never share a directory.
+pub fn new_run_dir(results: &Path, variant: &str, scenario: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(results).with_context(|| format!("cannot create {}", results.display()))?;
+    let base = format!("{}-{variant}-{scenario}", timefmt::now_compact_utc());
+    for n in 0..1000 {
+        let name = if n == 0 { base.clone() } else { format!("{base}-{n}") };
+        let dir = results.join(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
+        }
+    }
+    anyhow::bail!("too many runs named {base} in {}", results.display())
+}
+
+fn print_summary(record: &RunRecord, builtin: &Builtin) {
+    println!(
+        "{} {} on {} ({}, {} vCPUs, {})",
+        record.verdict, record.scenario, record.variant, record.kernel_release, record.vcpus, record.accel.how
+    );
+    for reason in &record.reasons {
+        println!("  because: {reason}");
+    }
+    if let Some(ms) = record.boot_to_ready_ms {
+        println!("  boot to agent ready: {ms:.0} ms; whole run: {:.1} s", record.wall_ms / 1e3);
+    }
+    if let Ok(text) = std::fs::read_to_string(&record.events_log) {
+        for line in text.lines() {
+            let Ok(event) = serde_json::from_str::<modrig_proto::Event>(line) else { continue };
+            if let (Some(step), modrig_proto::EventKind::Syscall { name, target, errno, duration_ns, .. }) =
+                (event.step, &event.kind)
+            {
+                let result = errno.map(errno::name).unwrap_or_else(|| "ok".into());
+                let what = runner::describe_step(modrig_proto::step_at(&builtin.program.steps, step));
+                println!("  step {step}: {what}: {name}({target}) = {result} in {:.3} ms", *duration_ns as f64 / 1e6);
+            }
+        }
+    }
+    for event in &record.kernel_events {
+        println!("  kernel: {} at console lines {}-{}:", event.class.name(), event.first_line, event.last_line);
+        for line in event.excerpt.lines().take(12) {
+            println!("    | {line}");
+        }
+        let more = event.excerpt.lines().count().saturating_sub(12);
+        if more > 0 {
+            println!("    | ... {more} more lines in the console log");
+        }
+    }
+    println!("  console: {}", record.console_log.display());
+    println!("  events:  {}", record.events_log.display());
+}

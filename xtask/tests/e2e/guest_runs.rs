@@ -1,0 +1,168 @@
+//! Guests: real kernels booted under QEMU (TCG on CI), one verdict per
+//! fixture, the evidence kept, and no QEMU left behind.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::{cache_dir, project_root, scratch, xtask};
+
+/// Runs `cargo xtask run SCENARIO --json` into its own results directory and
+/// returns (exit code, verdict.json).
+fn run(scenario: &str) -> (i32, Value) {
+    let results = scratch(&format!("run-{scenario}"));
+    let out = xtask(&["run", scenario, "--variant", "upstream", "--results", results.to_str().unwrap(), "--json"]);
+    let code = out.status.code().expect("xtask run was killed by a signal");
+    let verdict: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("`run {scenario} --json` printed no verdict ({e}): {}", String::from_utf8_lossy(&out.stdout))
+    });
+    // The JSON on stdout is the verdict.json of the run directory.
+    let dirs: Vec<PathBuf> = fs::read_dir(&results).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(dirs.len(), 1, "one run directory per run");
+    let stored: Value = serde_json::from_slice(&fs::read(dirs[0].join("verdict.json")).unwrap()).unwrap();
+    assert_eq!(stored, verdict);
+    assert_no_qemu_left();
+    (code, verdict)
+}
+
+fn console(verdict: &Value) -> String {
+    fs::read_to_string(verdict["console_log"].as_str().unwrap()).unwrap()
+}
+
+fn events_of_class<'a>(verdict: &'a Value, class: &str) -> Vec<&'a Value> {
+    verdict["kernel_events"].as_array().unwrap().iter().filter(|e| e["class"] == class).collect()
+}
+
+/// No QEMU started from this project's cache may be running.
+fn assert_no_qemu_left() {
+    let cache = cache_dir();
+    let cache = cache.to_string_lossy();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        assert!(
+            !(cmdline.starts_with("qemu-system") && cmdline.contains(cache.as_ref())),
+            "a QEMU is still running: pid {} {cmdline}",
+            entry.file_name().to_string_lossy()
+        );
+    }
+}
+
+#[test]
+fn load_and_unload_of_the_trivial_module_passes() {
+    let (code, verdict) = run("load-unload");
+    assert_eq!(verdict["verdict"], "PASS", "{verdict:#}");
+    assert_eq!(code, 0);
+    assert_eq!(verdict["end"]["end"], "done");
+    assert!(verdict["reasons"].as_array().unwrap().is_empty());
+    assert!(verdict["kernel_events"].as_array().unwrap().is_empty(), "{verdict:#}");
+    assert!(verdict["boot_to_ready_ms"].as_f64().unwrap() > 0.0);
+    assert!(!verdict["accel"]["how"].as_str().unwrap().is_empty(), "the accelerator choice is recorded");
+    // The agent's events: both syscalls returned 0, with real durations.
+    let events = fs::read_to_string(verdict["events_log"].as_str().unwrap()).unwrap();
+    let syscalls: Vec<Value> =
+        events.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).filter(|e| e["event"] == "syscall").collect();
+    let names: Vec<&str> = syscalls.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["finit_module", "delete_module"]);
+    for call in &syscalls {
+        assert_eq!(call["ret"], 0);
+        assert!(call["duration_ns"].as_u64().unwrap() > 0);
+    }
+    // The two refcount reads ran on threads pinned to CPUs 0 and 1.
+    let mut read_cpus: Vec<u64> = events
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "file_read" && e["path"] == "/sys/module/victim_trivial/refcnt")
+        .map(|e| e["cpu"].as_u64().unwrap())
+        .collect();
+    read_cpus.sort();
+    assert_eq!(read_cpus, [0, 1]);
+    assert!(console(&verdict).contains("MODRIG-INIT-READY"));
+}
+
+#[test]
+fn a_module_that_panics_in_init_is_a_panic_with_its_excerpt() {
+    let (code, verdict) = run("fixture-panic-in-init");
+    assert_eq!(verdict["verdict"], "PANIC", "{verdict:#}");
+    assert_eq!(code, 12);
+    let panics = events_of_class(&verdict, "panic");
+    assert_eq!(panics.len(), 1, "{verdict:#}");
+    let excerpt = panics[0]["excerpt"].as_str().unwrap();
+    assert!(excerpt.contains("Kernel panic - not syncing: modrig fixture: panic in init"), "{excerpt}");
+    assert!(excerpt.contains("fixture_panic_init"), "the excerpt has the call trace: {excerpt}");
+    assert!(verdict["reasons"][0].as_str().unwrap().contains("modrig fixture: panic in init"));
+}
+
+#[test]
+fn a_module_whose_exit_never_returns_is_a_hang_with_sysrq_dumps() {
+    let (code, verdict) = run("fixture-hang-in-exit");
+    assert_eq!(verdict["verdict"], "HANG", "{verdict:#}");
+    assert_eq!(code, 11);
+    // The kernel's own detector caught it first, naming the task.
+    let hung = events_of_class(&verdict, "hung_task");
+    assert!(!hung.is_empty(), "no hung-task report: {verdict:#}");
+    assert!(hung[0]["excerpt"].as_str().unwrap().contains("fixture_hang_exit_exit"));
+    // The sysrq dumps asked for before the kill are in the console log.
+    let text = console(&verdict);
+    for dump in ["sysrq: Show Blocked State", "sysrq: Show backtrace of all active CPUs", "sysrq: Show State"] {
+        assert!(text.contains(dump), "console lacks `{dump}`");
+    }
+    let blocked = &text[text.find("sysrq: Show Blocked State").unwrap()..];
+    assert!(blocked.contains("fixture_hang_exit_exit"), "the blocked-state dump shows the stuck exit");
+}
+
+#[test]
+fn a_module_that_warns_fails_the_run_naming_the_warning() {
+    let (code, verdict) = run("fixture-warn");
+    assert_eq!(verdict["verdict"], "FAIL", "{verdict:#}");
+    assert_eq!(code, 10);
+    let warnings = events_of_class(&verdict, "warning");
+    assert_eq!(warnings.len(), 1, "{verdict:#}");
+    let excerpt = warnings[0]["excerpt"].as_str().unwrap();
+    assert!(excerpt.contains("modrig fixture: warning in init"), "{excerpt}");
+    assert!(excerpt.contains("fixture_warn_init"), "{excerpt}");
+    let reason = verdict["reasons"][0].as_str().unwrap();
+    assert!(reason.starts_with("kernel log: warning: WARNING: CPU: "), "{reason}");
+    assert!(reason.contains("fixture_warn"), "{reason}");
+}
+
+/// Waits until some console.log under `dir` contains `needle`.
+fn wait_for_console(dir: &Path, needle: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+            if fs::read_to_string(entry.path().join("console.log")).is_ok_and(|t| t.contains(needle)) {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn interrupting_a_run_kills_its_qemu() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let results = scratch(&format!("interrupt-{signal}"));
+        // The hanging fixture keeps the guest busy for half a minute.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["run", "fixture-hang-in-exit", "--variant", "upstream", "--results", results.to_str().unwrap()])
+            .env("MODRIG_CACHE_DIR", cache_dir())
+            .current_dir(project_root())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(
+            wait_for_console(&results, "fixture_hang_exit: exit will never return", Duration::from_secs(180)),
+            "the guest never reached the hanging unload"
+        );
+        // SAFETY: sending a signal to our own child.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "signal {signal}: {status}");
+        assert_no_qemu_left();
+    }
+}
