@@ -27,6 +27,8 @@ struct Shared {
     text: String,
     /// The pty reached EOF: QEMU exited.
     ended: bool,
+    /// When the init script's boot marker appeared, from QEMU's start.
+    boot_marker: Option<Duration>,
 }
 
 enum ConsoleCommand {
@@ -56,7 +58,7 @@ impl Console {
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("console".into())
-            .spawn(move || drain(session, guard, inbox, thread_shared, &mut log))?;
+            .spawn(move || drain(session, guard, inbox, thread_shared, &mut log, started))?;
         Ok(Console { shared, commands, thread: Some(thread), started })
     }
 
@@ -70,6 +72,12 @@ impl Console {
         let shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         let from = from.min(shared.text.len());
         (shared.text[from..].to_string(), shared.text.len())
+    }
+
+    /// When the guest's init printed its boot marker (userspace is up), from
+    /// QEMU's start; `None` before that.
+    pub fn boot_marker(&self) -> Option<Duration> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner()).boot_marker
     }
 
     /// True once QEMU has exited (its pty reached EOF).
@@ -144,6 +152,7 @@ fn drain(
     inbox: Receiver<ConsoleCommand>,
     shared: Arc<Mutex<Shared>>,
     log: &mut File,
+    started: Instant,
 ) {
     let mut append = |text: &str| {
         let _ = log.write_all(text.as_bytes());
@@ -165,7 +174,13 @@ fn drain(
             Err(mpsc::TryRecvError::Empty) => {}
         }
         match session.read_line() {
-            Ok(line) => append(&format!("{line}\n")),
+            Ok(line) => {
+                if line.contains(modrig_proto::BOOT_MARKER) {
+                    let mut shared = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    shared.boot_marker.get_or_insert(started.elapsed());
+                }
+                append(&format!("{line}\n"))
+            }
             Err(ExpectError::Timeout { .. }) => {}
             Err(ExpectError::EOF { got, .. }) => {
                 append(&got);

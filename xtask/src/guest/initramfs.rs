@@ -144,6 +144,11 @@ mod tests {
     }
 
     #[test]
+    fn init_prints_the_boot_marker_the_host_waits_for() {
+        assert!(INIT_SCRIPT.contains(&format!("echo {}", modrig_proto::BOOT_MARKER)));
+    }
+
+    #[test]
     fn same_inputs_same_bytes() {
         let mut a = BTreeMap::new();
         a.insert("bin".to_string(), Entry::Dir);

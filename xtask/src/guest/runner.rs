@@ -71,6 +71,8 @@ pub struct RunOutcome {
     pub events_log: PathBuf,
     /// From QEMU's start to the agent's Ready event.
     pub boot_to_ready: Option<Duration>,
+    /// From QEMU's start to the init script's boot marker on the console.
+    pub boot_to_init: Option<Duration>,
     pub wall: Duration,
 }
 
@@ -137,6 +139,7 @@ pub fn run(spec: &RunSpec<'_>) -> Result<RunOutcome> {
         }
         _ => {}
     }
+    let boot_to_init = console.boot_marker();
     let console_text = console.finish();
     Ok(RunOutcome {
         end,
@@ -145,6 +148,7 @@ pub fn run(spec: &RunSpec<'_>) -> Result<RunOutcome> {
         console_log,
         events_log,
         boot_to_ready,
+        boot_to_init,
         wall: started.elapsed(),
     })
 }

@@ -166,3 +166,24 @@ fn interrupting_a_run_kills_its_qemu() {
         assert_no_qemu_left();
     }
 }
+
+#[test]
+fn the_shell_gives_a_console_with_the_stress_modules() {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command.args(["shell", "--variant", "upstream"]).env("MODRIG_CACHE_DIR", cache_dir()).current_dir(project_root());
+    let mut session = rexpect::session::spawn_with_options(
+        command,
+        rexpect::reader::Options::default().timeout_ms(Some(180_000)).strip_ansi_escape_codes(true),
+    )
+    .unwrap();
+    session.exp_string("modrig shell: stress modules are in /modules").unwrap();
+    session.exp_string("# ").unwrap();
+    session.send_line("insmod /modules/victim_trivial.ko && cat /proc/modules").unwrap();
+    session.exp_regex(r"victim_trivial \d+ 0 - Live").unwrap();
+    session.send_line("rmmod victim_trivial && echo unloaded-ok").unwrap();
+    session.exp_string("unloaded-ok").unwrap();
+    session.send_line("poweroff -f").unwrap();
+    session.exp_string("modrig shell: QEMU exited").unwrap();
+    session.exp_eof().unwrap();
+    assert_no_qemu_left();
+}
