@@ -112,6 +112,19 @@ impl<'a> BuildEnv<'a> {
     }
 }
 
+/// One variant's build, once its inputs are read and its key is known.
+struct Job<'a> {
+    variant: &'a Variant,
+    source_id: source::SourceId,
+    patches: Vec<patches::Patch>,
+    merged: kconfig::Merged,
+    key: String,
+    /// `kernels/<key>/`, where the result is published.
+    kernel_dir: PathBuf,
+    log: PathBuf,
+    started: Instant,
+}
+
 /// Builds (or finds in the cache) the kernel and stress modules of `variant`.
 pub fn build_variant(env: &BuildEnv<'_>, variant: &Variant) -> Result<BuiltKernel> {
     let started = Instant::now();
@@ -165,8 +178,17 @@ fn build_variant_inner(
 
     let mut objects_compiled = 0;
     if !kernel_cached {
-        objects_compiled =
-            build_kernel(env, variant, &source_id, &patch_list, &merged, &key, &kernel_dir, &log, started)?;
+        let job = Job {
+            variant,
+            source_id,
+            patches: patch_list,
+            merged,
+            key: key.clone(),
+            kernel_dir: kernel_dir.clone(),
+            log: log.clone(),
+            started,
+        };
+        objects_compiled = build_kernel(env, &job)?;
     }
     env.stage(variant, "building stress modules (guests/modules)");
     let modules_dir = build_modules(env, &kernel_dir, &modules_key, &log)?;
@@ -268,40 +290,17 @@ fn configure(
     Ok(out)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build_kernel(
-    env: &BuildEnv<'_>,
-    variant: &Variant,
-    source_id: &source::SourceId,
-    patch_list: &[patches::Patch],
-    merged: &kconfig::Merged,
-    key: &str,
-    kernel_dir: &Path,
-    log: &Path,
-    started: Instant,
-) -> Result<u64> {
-    with_patched_tree(env, variant, source_id, patch_list, |tree| {
-        let out = configure(env, variant, tree, source_id, merged, log)?;
-        make_and_export(env, variant, tree, &out, source_id, patch_list, merged, key, kernel_dir, log, started)
+fn build_kernel(env: &BuildEnv<'_>, job: &Job<'_>) -> Result<u64> {
+    with_patched_tree(env, job.variant, &job.source_id, &job.patches, |tree| {
+        let out = configure(env, job.variant, tree, &job.source_id, &job.merged, &job.log)?;
+        make_and_export(env, job, tree, &out)
     })
 }
 
 /// Compiles in the configured `O=` directory and publishes the kernel's
 /// artifacts as `kernels/<key>/`. Returns the number of objects compiled.
-#[allow(clippy::too_many_arguments)]
-fn make_and_export(
-    env: &BuildEnv<'_>,
-    variant: &Variant,
-    tree: &Path,
-    out: &Path,
-    source_id: &source::SourceId,
-    patch_list: &[patches::Patch],
-    merged: &kconfig::Merged,
-    key: &str,
-    kernel_dir: &Path,
-    log: &Path,
-    started: Instant,
-) -> Result<u64> {
+fn make_and_export(env: &BuildEnv<'_>, job: &Job<'_>, tree: &Path, out: &Path) -> Result<u64> {
+    let Job { variant, source_id, patches: patch_list, merged, key, kernel_dir, log, started } = job;
     let merged_text = merged.render();
     let out_arg = format!("O={}", out.display());
     env.stage(variant, "compiling");
