@@ -15,6 +15,8 @@ pub mod matrix;
 pub mod programs;
 pub mod project;
 pub mod run;
+pub mod scenario;
 pub mod shell;
 pub mod timefmt;
+pub mod validate;
 pub mod yaml_loc;

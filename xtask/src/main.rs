@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use xshell::Shell;
 
 use xtask::guest::verdict::Verdict;
-use xtask::{bench, ci, doctor, kernel, project, run, shell};
+use xtask::{bench, ci, doctor, kernel, project, run, shell, validate};
 
 /// modrig: build baseline and patched kernels, boot them under QEMU, race
 /// module load/unload against refcount traffic, and diff what changed.
@@ -28,8 +28,8 @@ enum Command {
     Run(run::RunArgs),
     /// Run the whole matrix (variants x scenarios x vCPUs x repetitions) and report (not yet)
     Matrix,
-    /// Check scenario and matrix files for errors (not yet)
-    Validate,
+    /// Check scenario files (and the matrix file) for errors, without booting anything
+    Validate(validate::ValidateArgs),
     /// Re-render the report of a finished run (not yet)
     Report,
     /// Compare two runs (not yet)
@@ -58,7 +58,7 @@ fn main() -> ExitCode {
             Command::Bench(command) => done(command.run(&sh)),
             Command::Ci(args) => done(args.run(&sh)),
             Command::Matrix => done(not_yet("matrix")),
-            Command::Validate => done(not_yet("validate")),
+            Command::Validate(args) => done(args.run()),
             Command::Report => done(not_yet("report")),
             Command::Diff => done(not_yet("diff")),
             Command::Bisect => done(not_yet("bisect")),

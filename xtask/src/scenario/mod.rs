@@ -1,0 +1,747 @@
+//! The scenario language: one YAML file per scenario in `scenarios/`,
+//! parsed into validated types (see `scenarios/README.md` for the language).
+//!
+//! Parsing is pure and never panics: serde checks shapes (with
+//! `deny_unknown_fields`), then [`validate`] checks meaning — one verb per
+//! step, modifiers that fit the verb, durations, errno names, modules that
+//! exist, handles that were opened — and reports every problem with its
+//! file, line and column.
+
+pub mod duration;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::classify::EventClass;
+use crate::diag::{Located, LocatedErrors};
+use crate::errno;
+use crate::yaml_loc::YamlIndex;
+
+/// A validated scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    /// What the scenario proves, in a sentence or two.
+    pub description: String,
+    /// vCPUs when the matrix does not say otherwise.
+    pub vcpus: u32,
+    /// The whole run's deadline.
+    pub deadline: Duration,
+    /// Modules from guests/modules the scenario loads.
+    pub modules: Vec<String>,
+    pub steps: Vec<Step>,
+    pub expect: Final,
+    pub metrics: Vec<Metric>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Load { module: String, params: String, expect: Vec<Outcome> },
+    Unload { module: String, force: bool, nonblock: bool, expect: Vec<Outcome>, window: bool },
+    Loop { bound: LoopBound, until_ok: bool, steps: Vec<Step> },
+    Parallel { branches: Vec<Branch> },
+    Sleep(Duration),
+    Hammer(HammerAction),
+    Sampler(SamplerAction),
+    Hog(HogAction),
+    Open { path: String, handle: String },
+    Close { handle: String },
+    Read { path: String, check: ReadCheck },
+    Write { path: String, content: String },
+    Shell { command: String, status: Option<i32> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoopBound {
+    Count(u32),
+    Duration(Duration),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Branch {
+    pub cpu: Option<u32>,
+    pub steps: Vec<Step>,
+}
+
+/// What a load or unload may return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    Ok,
+    /// An errno by number (x86-64), named in the file.
+    Errno(i32),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cpus {
+    All,
+    List(Vec<u32>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HammerAction {
+    Start { target: String, cpus: Cpus, duration: Option<Duration> },
+    Stop,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SamplerAction {
+    Start { period: Duration, threshold: Duration },
+    Stop,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HogAction {
+    Start { cpu: u32, hold: Duration, period: Duration },
+    Stop,
+}
+
+/// Checks on a file's content; all given ones must hold.
+#[derive(Debug, Clone, Default)]
+pub struct ReadCheck {
+    pub equals: Option<String>,
+    pub contains: Option<String>,
+    /// Every line must match this regular expression.
+    pub lines: Option<regex::Regex>,
+}
+
+impl PartialEq for ReadCheck {
+    fn eq(&self, other: &Self) -> bool {
+        self.equals == other.equals
+            && self.contains == other.contains
+            && self.lines.as_ref().map(|r| r.as_str()) == other.lines.as_ref().map(|r| r.as_str())
+    }
+}
+
+/// Expectations checked after the last step.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Final {
+    /// Kernel-log event classes that do not fail the run (default: none).
+    pub allow: Vec<EventClass>,
+    /// `/sys/module/<m>/refcnt` must read this.
+    pub refcount: BTreeMap<String, i64>,
+    /// These modules must not be loaded.
+    pub absent: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Metric {
+    /// `delete_module` duration, ns, per call.
+    UnloadLatency,
+    /// `finit_module` duration, ns, per call.
+    LoadLatency,
+    /// Per unload window: the smallest of the other CPUs' max timer lateness.
+    StallOtherCpus,
+    /// try_module_get/module_put pairs per second, per CPU.
+    RefcountOps,
+    /// Load+unload cycles per second.
+    CyclesPerSec,
+    /// Counts of load/unload outcomes by errno.
+    Outcomes,
+}
+
+impl Metric {
+    pub const ALL: [(Metric, &'static str); 6] = [
+        (Metric::UnloadLatency, "unload_latency"),
+        (Metric::LoadLatency, "load_latency"),
+        (Metric::StallOtherCpus, "stall_other_cpus"),
+        (Metric::RefcountOps, "refcount_ops"),
+        (Metric::CyclesPerSec, "cycles_per_sec"),
+        (Metric::Outcomes, "outcomes"),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Metric::ALL.iter().find(|(m, _)| *m == self).map(|(_, n)| *n).unwrap_or("?")
+    }
+}
+
+// ---- the file as serde sees it -------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: String,
+    description: String,
+    #[serde(default = "default_vcpus")]
+    vcpus: u32,
+    deadline: String,
+    #[serde(default)]
+    modules: Vec<String>,
+    steps: Vec<RawStep>,
+    #[serde(default)]
+    expect: RawFinal,
+    #[serde(default)]
+    metrics: Vec<String>,
+}
+
+fn default_vcpus() -> u32 {
+    2
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFinal {
+    #[serde(default)]
+    allow: Vec<String>,
+    #[serde(default)]
+    refcount: BTreeMap<String, i64>,
+    #[serde(default)]
+    absent: Vec<String>,
+}
+
+/// `expect: ok` or `expect: [ok, EWOULDBLOCK]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn items(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(s) => vec![s.as_str()],
+            OneOrMany::Many(v) => v.iter().map(|s| s.as_str()).collect(),
+        }
+    }
+}
+
+/// `cpus: all`, `cpus: 2` (the first two), or `cpus: [0, 3]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawCpus {
+    Word(String),
+    Count(u32),
+    List(Vec<u32>),
+}
+
+/// A step: exactly one verb key, plus the modifiers that verb takes.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    load: Option<String>,
+    unload: Option<String>,
+    #[serde(rename = "loop")]
+    loop_: Option<RawLoop>,
+    parallel: Option<Vec<RawBranch>>,
+    sleep: Option<String>,
+    hammer: Option<String>,
+    sampler: Option<String>,
+    hog: Option<String>,
+    open: Option<String>,
+    close: Option<String>,
+    read: Option<String>,
+    write: Option<String>,
+    shell: Option<String>,
+
+    params: Option<String>,
+    expect: Option<OneOrMany>,
+    force: Option<bool>,
+    nonblock: Option<bool>,
+    window: Option<bool>,
+    #[serde(rename = "as")]
+    as_: Option<String>,
+    content: Option<String>,
+    equals: Option<String>,
+    contains: Option<String>,
+    lines: Option<String>,
+    target: Option<String>,
+    cpus: Option<RawCpus>,
+    duration: Option<String>,
+    cpu: Option<u32>,
+    hold: Option<String>,
+    period: Option<String>,
+    threshold: Option<String>,
+    status: Option<i32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLoop {
+    count: Option<u32>,
+    duration: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
+    steps: Vec<RawStep>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBranch {
+    cpu: Option<u32>,
+    steps: Vec<RawStep>,
+}
+
+const VERBS: [&str; 13] = [
+    "load", "unload", "loop", "parallel", "sleep", "hammer", "sampler", "hog", "open", "close", "read", "write",
+    "shell",
+];
+
+// ---- validation ------------------------------------------------------------
+
+/// Modules `guests/modules` builds (names without `.ko`), for checking.
+pub struct Known<'a> {
+    pub modules: &'a [String],
+}
+
+/// Parses and validates `text`; every problem is reported with its place.
+pub fn parse(file: &Path, text: &str, known: &Known<'_>) -> Result<Scenario, LocatedErrors> {
+    let raw: RawScenario =
+        serde_yaml::from_str(text).map_err(|e| LocatedErrors(vec![crate::matrix::serde_error(file, &e)]))?;
+    let mut v = Validator { file, index: YamlIndex::build(text), errors: Vec::new(), handles: BTreeSet::new() };
+    let scenario = v.scenario(&raw, known);
+    if v.errors.is_empty() {
+        Ok(scenario)
+    } else {
+        Err(LocatedErrors(v.errors))
+    }
+}
+
+/// Reads and validates a scenario file.
+pub fn load(file: &Path, known: &Known<'_>) -> anyhow::Result<Scenario> {
+    let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    Ok(parse(file, &text, known)?)
+}
+
+/// The module names in a Kbuild file's `obj-m += x.o` lines.
+pub fn kbuild_modules(kbuild: &str) -> Vec<String> {
+    kbuild
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("obj-m"))
+        .filter_map(|rest| rest.trim_start().strip_prefix("+=").or_else(|| rest.trim_start().strip_prefix(":=")))
+        .flat_map(|objs| {
+            objs.split_whitespace().filter_map(|o| o.strip_suffix(".o")).map(str::to_string).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+struct Validator<'a> {
+    file: &'a Path,
+    index: YamlIndex,
+    errors: Vec<Located>,
+    /// Handles opened so far (in file order), for `close:` checks.
+    handles: BTreeSet<String>,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, path: &str, message: impl Into<String>) {
+        self.errors.push(Located::new(self.file, self.index.value(path), message));
+    }
+
+    fn key_error(&mut self, path: &str, message: impl Into<String>) {
+        self.errors.push(Located::new(self.file, self.index.key(path), message));
+    }
+
+    fn duration(&mut self, path: &str, text: &str) -> Duration {
+        duration::parse(text).unwrap_or_else(|message| {
+            self.error(path, message);
+            Duration::ZERO
+        })
+    }
+
+    fn scenario(&mut self, raw: &RawScenario, known: &Known<'_>) -> Scenario {
+        if !raw.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') || raw.name.is_empty() {
+            self.error("name", format!("scenario name `{}`: expected lowercase letters, digits and `-`", raw.name));
+        }
+        if raw.description.trim().len() < 20 {
+            self.error("description", "the description must say what the scenario proves (a sentence at least)");
+        }
+        if !(1..=64).contains(&raw.vcpus) {
+            self.error("vcpus", format!("vcpus {}: expected 1 to 64", raw.vcpus));
+        }
+        let deadline = self.duration("deadline", &raw.deadline);
+        for (i, module) in raw.modules.iter().enumerate() {
+            if !known.modules.contains(module) {
+                self.error(
+                    &format!("modules[{i}]"),
+                    format!("unknown module `{module}`: guests/modules builds {}", known.modules.join(", ")),
+                );
+            }
+        }
+        if raw.steps.is_empty() {
+            self.error("steps", "`steps` is empty: expected at least one step");
+        }
+        let steps = self.steps("steps", &raw.steps, raw, 0);
+        let expect = self.final_expect(&raw.expect, raw);
+        let mut metrics = Vec::new();
+        for (i, name) in raw.metrics.iter().enumerate() {
+            match Metric::ALL.iter().find(|(_, n)| n == name) {
+                Some((metric, _)) => metrics.push(*metric),
+                None => self.error(
+                    &format!("metrics[{i}]"),
+                    format!(
+                        "unknown metric `{name}`: expected one of {}",
+                        Metric::ALL.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
+                    ),
+                ),
+            }
+        }
+        Scenario {
+            name: raw.name.clone(),
+            description: raw.description.trim().to_string(),
+            vcpus: raw.vcpus,
+            deadline,
+            modules: raw.modules.clone(),
+            steps,
+            expect,
+            metrics,
+        }
+    }
+
+    fn steps(&mut self, path: &str, raw: &[RawStep], scenario: &RawScenario, depth: usize) -> Vec<Step> {
+        raw.iter()
+            .enumerate()
+            .filter_map(|(i, step)| self.step(&format!("{path}[{i}]"), step, scenario, depth))
+            .collect()
+    }
+
+    fn module(&mut self, path: &str, module: &str, scenario: &RawScenario) {
+        if !scenario.modules.iter().any(|m| m == module) {
+            self.error(path, format!("module `{module}` is not listed in `modules:` at the top of the scenario"));
+        }
+    }
+
+    fn outcomes(&mut self, path: &str, expect: &Option<OneOrMany>) -> Vec<Outcome> {
+        let Some(expect) = expect else { return vec![Outcome::Ok] };
+        if expect.items().is_empty() {
+            self.error(path, "`expect` is empty: expected `ok` or errno names");
+            return vec![Outcome::Ok];
+        }
+        let mut outcomes = Vec::new();
+        for item in expect.items() {
+            if item == "ok" {
+                outcomes.push(Outcome::Ok);
+            } else if let Some(n) = errno::number(item) {
+                outcomes.push(Outcome::Errno(n));
+            } else {
+                self.error(
+                    path,
+                    format!("unknown outcome `{item}`: expected `ok` or an errno name such as EBUSY, EWOULDBLOCK, ENOENT, EPERM, EEXIST"),
+                );
+            }
+        }
+        outcomes
+    }
+
+    fn step(&mut self, path: &str, raw: &RawStep, scenario: &RawScenario, depth: usize) -> Option<Step> {
+        let present: Vec<&str> = VERBS.iter().copied().filter(|v| verb_present(raw, v)).collect();
+        let verb = match present.as_slice() {
+            [one] => *one,
+            [] => {
+                self.error(path, format!("a step needs one verb: one of {}", VERBS.join(", ")));
+                return None;
+            }
+            [_, second, ..] => {
+                self.key_error(
+                    &format!("{path}.{second}"),
+                    format!(
+                        "a step has one verb, this one has {}: split it into separate steps",
+                        present.join(" and ")
+                    ),
+                );
+                return None;
+            }
+        };
+        for (modifier, allowed_with) in MODIFIERS {
+            if modifier_present(raw, modifier) && !allowed_with.contains(&verb) {
+                self.key_error(
+                    &format!("{path}.{modifier}"),
+                    format!("`{modifier}` does not go with `{verb}` (it goes with: {})", allowed_with.join(", ")),
+                );
+            }
+        }
+        let at = |key: &str| format!("{path}.{key}");
+        let step = match verb {
+            "load" => {
+                let module = raw.load.clone().unwrap_or_default();
+                self.module(&at("load"), &module, scenario);
+                Step::Load {
+                    module,
+                    params: raw.params.clone().unwrap_or_default(),
+                    expect: self.outcomes(&at("expect"), &raw.expect),
+                }
+            }
+            "unload" => {
+                let module = raw.unload.clone().unwrap_or_default();
+                self.module(&at("unload"), &module, scenario);
+                Step::Unload {
+                    module,
+                    force: raw.force.unwrap_or(false),
+                    nonblock: raw.nonblock.unwrap_or(false),
+                    expect: self.outcomes(&at("expect"), &raw.expect),
+                    window: raw.window.unwrap_or(false),
+                }
+            }
+            "loop" => {
+                let l = raw.loop_.as_ref()?;
+                let bound = match (&l.count, &l.duration) {
+                    (Some(n), None) if *n > 0 => LoopBound::Count(*n),
+                    (None, Some(d)) => LoopBound::Duration(self.duration(&at("loop.duration"), d)),
+                    _ => {
+                        self.error(&at("loop"), "a loop needs exactly one of `count: N` (N > 0) or `duration: 10s`");
+                        LoopBound::Count(1)
+                    }
+                };
+                let until_ok = match l.until.as_deref() {
+                    None => false,
+                    Some("ok") => true,
+                    Some(other) => {
+                        self.error(&at("loop.until"), format!("`until: {other}`: the only condition is `until: ok` (stop when the body's last unload succeeds)"));
+                        false
+                    }
+                };
+                if l.steps.is_empty() {
+                    self.error(&at("loop.steps"), "a loop needs at least one step");
+                }
+                if depth >= 8 {
+                    self.error(&at("loop"), "steps are nested more than 8 deep");
+                    return None;
+                }
+                Step::Loop { bound, until_ok, steps: self.steps(&at("loop.steps"), &l.steps, scenario, depth + 1) }
+            }
+            "parallel" => {
+                let branches = raw.parallel.as_ref()?;
+                if branches.len() < 2 {
+                    self.error(&at("parallel"), "a parallel group needs at least two branches");
+                }
+                if depth >= 8 {
+                    self.error(&at("parallel"), "steps are nested more than 8 deep");
+                    return None;
+                }
+                let mut out = Vec::new();
+                for (b, branch) in branches.iter().enumerate() {
+                    let bpath = format!("{path}.parallel[{b}]");
+                    if let Some(cpu) = branch.cpu {
+                        if cpu >= scenario.vcpus {
+                            self.error(
+                                &format!("{bpath}.cpu"),
+                                format!(
+                                    "cpu {cpu} does not exist with vcpus: {} (CPUs are numbered from 0)",
+                                    scenario.vcpus
+                                ),
+                            );
+                        }
+                    }
+                    let steps = self.steps(&format!("{bpath}.steps"), &branch.steps, scenario, depth + 1);
+                    out.push(Branch { cpu: branch.cpu, steps });
+                }
+                Step::Parallel { branches: out }
+            }
+            "sleep" => Step::Sleep(self.duration(&at("sleep"), raw.sleep.as_deref().unwrap_or(""))),
+            "hammer" => Step::Hammer(match self.action(&at("hammer"), raw.hammer.as_deref()) {
+                Some(true) => {
+                    let target = raw.target.clone().unwrap_or_else(|| "self".to_string());
+                    if target != "self" {
+                        self.module(&at("target"), &target, scenario);
+                    }
+                    let cpus = self.cpus(&at("cpus"), raw.cpus.as_ref(), scenario.vcpus);
+                    let duration = raw.duration.as_deref().map(|d| self.duration(&at("duration"), d));
+                    HammerAction::Start { target, cpus, duration }
+                }
+                _ => HammerAction::Stop,
+            }),
+            "sampler" => Step::Sampler(match self.action(&at("sampler"), raw.sampler.as_deref()) {
+                Some(true) => SamplerAction::Start {
+                    period: self.duration_or(&at("period"), raw.period.as_deref(), Duration::from_micros(200)),
+                    threshold: self.duration_or(&at("threshold"), raw.threshold.as_deref(), Duration::from_millis(1)),
+                },
+                _ => SamplerAction::Stop,
+            }),
+            "hog" => Step::Hog(match self.action(&at("hog"), raw.hog.as_deref()) {
+                Some(true) => {
+                    let cpu = raw.cpu.unwrap_or(0);
+                    if cpu >= scenario.vcpus {
+                        self.error(&at("cpu"), format!("cpu {cpu} does not exist with vcpus: {}", scenario.vcpus));
+                    }
+                    HogAction::Start {
+                        cpu,
+                        hold: self.duration_or(&at("hold"), raw.hold.as_deref(), Duration::from_millis(5)),
+                        period: self.duration_or(&at("period"), raw.period.as_deref(), Duration::from_millis(50)),
+                    }
+                }
+                _ => HogAction::Stop,
+            }),
+            "open" => {
+                let handle = raw.as_.clone().unwrap_or_else(|| "file".to_string());
+                if !self.handles.insert(handle.clone()) {
+                    self.error(
+                        &at("as"),
+                        format!("handle `{handle}` is already open: close it first or pick another name"),
+                    );
+                }
+                Step::Open { path: raw.open.clone().unwrap_or_default(), handle }
+            }
+            "close" => {
+                let handle = raw.close.clone().unwrap_or_default();
+                if !self.handles.remove(&handle) {
+                    self.error(
+                        &at("close"),
+                        format!("no open handle named `{handle}` (open one with `open: PATH` and `as: {handle}`)"),
+                    );
+                }
+                Step::Close { handle }
+            }
+            "read" => {
+                let lines = raw.lines.as_deref().and_then(|re| match regex::Regex::new(re) {
+                    Ok(re) => Some(re),
+                    Err(e) => {
+                        // regex's message spans lines (pattern, caret, error);
+                        // its last line says what is wrong.
+                        let text = e.to_string();
+                        let why = text.lines().last().unwrap_or("").trim_start_matches("error: ").to_string();
+                        self.error(&at("lines"), format!("`lines` is not a valid regular expression: {why}"));
+                        None
+                    }
+                });
+                Step::Read {
+                    path: raw.read.clone().unwrap_or_default(),
+                    check: ReadCheck { equals: raw.equals.clone(), contains: raw.contains.clone(), lines },
+                }
+            }
+            "write" => {
+                if raw.content.is_none() {
+                    self.error(path, "`write` needs `content:`");
+                }
+                Step::Write {
+                    path: raw.write.clone().unwrap_or_default(),
+                    content: raw.content.clone().unwrap_or_default(),
+                }
+            }
+            "shell" => Step::Shell { command: raw.shell.clone().unwrap_or_default(), status: raw.status },
+            _ => unreachable!("VERBS and this match list the same verbs"),
+        };
+        Some(step)
+    }
+
+    /// `start` -> Some(true), `stop` -> Some(false), else an error.
+    fn action(&mut self, path: &str, word: Option<&str>) -> Option<bool> {
+        match word {
+            Some("start") => Some(true),
+            Some("stop") => Some(false),
+            other => {
+                self.error(path, format!("expected `start` or `stop`, found `{}`", other.unwrap_or("")));
+                None
+            }
+        }
+    }
+
+    fn duration_or(&mut self, path: &str, text: Option<&str>, default: Duration) -> Duration {
+        text.map(|t| self.duration(path, t)).unwrap_or(default)
+    }
+
+    fn cpus(&mut self, path: &str, raw: Option<&RawCpus>, vcpus: u32) -> Cpus {
+        match raw {
+            None => Cpus::All,
+            Some(RawCpus::Word(w)) if w == "all" => Cpus::All,
+            Some(RawCpus::Word(w)) => {
+                self.error(path, format!("cpus `{w}`: expected `all`, a count, or a list such as [0, 1]"));
+                Cpus::All
+            }
+            Some(RawCpus::Count(n)) => {
+                if *n == 0 || *n > vcpus {
+                    self.error(path, format!("cpus {n}: expected 1 to {vcpus} (the scenario's vcpus)"));
+                }
+                Cpus::List((0..*n).collect())
+            }
+            Some(RawCpus::List(list)) => {
+                if let Some(bad) = list.iter().find(|c| **c >= vcpus) {
+                    self.error(path, format!("cpu {bad} does not exist with vcpus: {vcpus}"));
+                }
+                Cpus::List(list.clone())
+            }
+        }
+    }
+
+    fn final_expect(&mut self, raw: &RawFinal, scenario: &RawScenario) -> Final {
+        let mut allow = Vec::new();
+        for (i, name) in raw.allow.iter().enumerate() {
+            match EventClass::ALL.iter().find(|c| c.name() == name) {
+                Some(class) => allow.push(*class),
+                None => self.error(
+                    &format!("expect.allow[{i}]"),
+                    format!(
+                        "unknown kernel-log event class `{name}`: expected one of {}",
+                        EventClass::ALL.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")
+                    ),
+                ),
+            }
+        }
+        for module in raw.refcount.keys() {
+            self.module(&format!("expect.refcount.{module}"), module, scenario);
+        }
+        for (i, module) in raw.absent.iter().enumerate() {
+            self.module(&format!("expect.absent[{i}]"), module, scenario);
+        }
+        Final { allow, refcount: raw.refcount.clone(), absent: raw.absent.clone() }
+    }
+}
+
+/// Which verbs each modifier goes with.
+const MODIFIERS: [(&str, &[&str]); 18] = [
+    ("params", &["load"]),
+    ("expect", &["load", "unload"]),
+    ("force", &["unload"]),
+    ("nonblock", &["unload"]),
+    ("window", &["unload"]),
+    ("as", &["open"]),
+    ("content", &["write"]),
+    ("equals", &["read"]),
+    ("contains", &["read"]),
+    ("lines", &["read"]),
+    ("target", &["hammer"]),
+    ("cpus", &["hammer"]),
+    ("duration", &["hammer"]),
+    ("cpu", &["hog"]),
+    ("hold", &["hog"]),
+    ("period", &["hog", "sampler"]),
+    ("threshold", &["sampler"]),
+    ("status", &["shell"]),
+];
+
+fn verb_present(raw: &RawStep, verb: &str) -> bool {
+    match verb {
+        "load" => raw.load.is_some(),
+        "unload" => raw.unload.is_some(),
+        "loop" => raw.loop_.is_some(),
+        "parallel" => raw.parallel.is_some(),
+        "sleep" => raw.sleep.is_some(),
+        "hammer" => raw.hammer.is_some(),
+        "sampler" => raw.sampler.is_some(),
+        "hog" => raw.hog.is_some(),
+        "open" => raw.open.is_some(),
+        "close" => raw.close.is_some(),
+        "read" => raw.read.is_some(),
+        "write" => raw.write.is_some(),
+        "shell" => raw.shell.is_some(),
+        _ => false,
+    }
+}
+
+fn modifier_present(raw: &RawStep, modifier: &str) -> bool {
+    match modifier {
+        "params" => raw.params.is_some(),
+        "expect" => raw.expect.is_some(),
+        "force" => raw.force.is_some(),
+        "nonblock" => raw.nonblock.is_some(),
+        "window" => raw.window.is_some(),
+        "as" => raw.as_.is_some(),
+        "content" => raw.content.is_some(),
+        "equals" => raw.equals.is_some(),
+        "contains" => raw.contains.is_some(),
+        "lines" => raw.lines.is_some(),
+        "target" => raw.target.is_some(),
+        "cpus" => raw.cpus.is_some(),
+        "duration" => raw.duration.is_some(),
+        "cpu" => raw.cpu.is_some(),
+        "hold" => raw.hold.is_some(),
+        "period" => raw.period.is_some(),
+        "threshold" => raw.threshold.is_some(),
+        "status" => raw.status.is_some(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,58 @@
+//! `cargo xtask validate [FILES]`: checks scenario files (and the matrix
+//! file) without building or booting anything.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use crate::{matrix, project, scenario};
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Files to check (default: every .yaml file in scenarios/)
+    pub files: Vec<PathBuf>,
+}
+
+impl ValidateArgs {
+    pub fn run(self) -> Result<()> {
+        let files = if self.files.is_empty() { default_files()? } else { self.files };
+        let kbuild = project::guest_modules_dir().join("Kbuild");
+        let kbuild_text =
+            std::fs::read_to_string(&kbuild).with_context(|| format!("cannot read {}", kbuild.display()))?;
+        let modules = scenario::kbuild_modules(&kbuild_text);
+        let known = scenario::Known { modules: &modules };
+        let mut failed = 0;
+        for file in &files {
+            // The matrix lives beside the scenarios but is its own language.
+            let result = if file.file_name().is_some_and(|n| n == "matrix.yaml") {
+                matrix::load(file).map(|m| format!("matrix, {} variants", m.variants.len()))
+            } else {
+                scenario::load(file, &known).map(|s| format!("scenario `{}`, {} steps", s.name, s.steps.len()))
+            };
+            match result {
+                Ok(summary) => println!("ok    {} ({summary})", file.display()),
+                Err(error) => {
+                    failed += 1;
+                    println!("FAIL  {}", file.display());
+                    eprintln!("{error:#}");
+                }
+            }
+        }
+        if failed > 0 {
+            bail!("{failed} of {} file(s) have errors", files.len());
+        }
+        Ok(())
+    }
+}
+
+fn default_files() -> Result<Vec<PathBuf>> {
+    let dir = project::root().join("scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
