@@ -21,7 +21,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let nanos = value * nanos_per_unit;
     // A day is far beyond any sensible deadline or loop; refusing it also
     // keeps the float-to-integer conversion exact and in range.
-    if !nanos.is_finite() || nanos < 0.0 || nanos > 86_400e9 {
+    if !nanos.is_finite() || !(0.0..=86_400e9).contains(&nanos) {
         return Err(format!("duration `{text}` is out of range (0 to 24 hours)"));
     }
     Ok(Duration::from_nanos(nanos.round() as u64))
