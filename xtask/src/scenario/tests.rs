@@ -199,3 +199,14 @@ fn the_parser_never_panics_on_any_input() {
         let _ = parse_text("fuzz.yaml", &text);
     }
 }
+
+/// The complete example in scenarios/README.md is a valid scenario.
+#[test]
+fn the_readme_example_is_valid() {
+    let readme = std::fs::read_to_string(fixtures().join("../../scenarios/README.md")).unwrap();
+    let start = readme.find("```yaml\n").expect("README has a yaml example") + "```yaml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let s = parse_text("scenarios/README.md", &readme[start..end]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.name, "busy-rmmod-storm");
+    assert_eq!(s.steps.len(), 8);
+}
