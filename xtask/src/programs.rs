@@ -140,7 +140,7 @@ mod tests {
     use super::*;
 
     fn event(step: usize, kind: EventKind) -> Event {
-        Event { t_ns: 1, step: Some(step), cpu: None, kind }
+        Event { t_ns: 1, step: Some(step), cpu: None, iteration: None, kind }
     }
 
     fn syscall(errno: Option<i32>) -> EventKind {

@@ -1,6 +1,8 @@
 //! The conversation with the host, over any reader and writer: announce
 //! ourselves, take one program, answer each step, say we are done.
 
+use std::collections::HashMap;
+use std::fs::File;
 use std::io::{self, BufRead, Write};
 use std::sync::Mutex;
 
@@ -39,7 +41,7 @@ fn emit(output: &mut impl Write, event: &Event) -> Result<(), SessionError> {
 }
 
 fn emit_now(output: &mut impl Write, step: Option<usize>, kind: EventKind) -> Result<(), SessionError> {
-    emit(output, &Event { t_ns: sys::monotonic_ns(), step, cpu: None, kind })
+    emit(output, &Event { t_ns: sys::monotonic_ns(), step, cpu: None, iteration: None, kind })
 }
 
 /// Events from concurrent branches go through one lock, a whole line at a
@@ -49,57 +51,119 @@ fn emit_shared<W: Write>(output: &Mutex<W>, event: &Event) -> Result<(), Session
     emit(&mut *output, event)
 }
 
+/// What steps running on several threads share: the output, the open file
+/// handles, and (per thread) the iteration of the innermost loop.
+struct Ctx<'a, W> {
+    output: &'a Mutex<W>,
+    handles: &'a Mutex<HashMap<String, File>>,
+    iteration: Option<u64>,
+}
+
+impl<W> Clone for Ctx<'_, W> {
+    fn clone(&self) -> Self {
+        Ctx { output: self.output, handles: self.handles, iteration: self.iteration }
+    }
+}
+
+impl<W: Write> Ctx<'_, W> {
+    fn emit(&self, t_ns: u64, step: usize, cpu: Option<u32>, kind: EventKind) -> Result<(), SessionError> {
+        emit_shared(self.output, &Event { t_ns, step: Some(step), cpu, iteration: self.iteration, kind })
+    }
+}
+
 /// Runs `steps`, the first of which has pre-order index `first`, emitting
-/// one event per step. Parallel steps run their branches on scoped threads,
-/// each pinned to its CPU when asked; the parallel step's own event comes
-/// after all of its branches' events.
-fn run_steps<W: Write + Send>(steps: &[Step], first: usize, output: &Mutex<W>) -> Result<(), SessionError> {
+/// one event per step (per iteration, inside loops). Parallel steps run
+/// their branches on scoped threads, each pinned to its CPU when asked; a
+/// parallel or loop step's own event comes after those of its steps.
+/// Returns whether the last unload among `steps` succeeded, if there was one
+/// (for `until_ok` loops).
+fn run_steps<W: Write + Send>(steps: &[Step], first: usize, ctx: &Ctx<'_, W>) -> Result<Option<bool>, SessionError> {
     let mut index = first;
+    let mut last_unload_ok = None;
     for step in steps {
         let cpu = sys::current_cpu();
         match step {
             Step::Parallel { branches } => {
                 let started = sys::monotonic_ns();
                 let mut branch_first = index + 1;
-                let results: Vec<Result<(), SessionError>> = std::thread::scope(|scope| {
+                let results: Vec<Result<Option<bool>, SessionError>> = std::thread::scope(|scope| {
                     let handles: Vec<_> = branches
                         .iter()
                         .map(|branch| {
                             let first = branch_first;
                             branch_first += count_steps(&branch.steps);
                             let parallel_index = index;
+                            let ctx = ctx.clone();
                             scope.spawn(move || {
                                 if let Some(cpu) = branch.cpu {
                                     if let Err(errno) = sys::pin_to_cpu(cpu) {
                                         let message = format!("cannot pin a branch to CPU {cpu}: errno {errno}");
                                         let kind = EventKind::AgentError { message };
-                                        let event = Event {
-                                            t_ns: sys::monotonic_ns(),
-                                            step: Some(parallel_index),
-                                            cpu: None,
-                                            kind,
-                                        };
-                                        return emit_shared(output, &event);
+                                        ctx.emit(sys::monotonic_ns(), parallel_index, None, kind)?;
+                                        return Ok(None);
                                     }
                                 }
-                                run_steps(&branch.steps, first, output)
+                                run_steps(&branch.steps, first, &ctx)
                             })
                         })
                         .collect();
-                    handles.into_iter().map(|h| h.join().unwrap_or(Ok(()))).collect()
+                    handles.into_iter().map(|h| h.join().unwrap_or(Ok(None))).collect()
                 });
-                results.into_iter().collect::<Result<(), SessionError>>()?;
-                let kind = EventKind::ParallelDone { branches: branches.len() };
-                emit_shared(output, &Event { t_ns: started, step: Some(index), cpu, kind })?;
+                for result in results {
+                    result?;
+                }
+                ctx.emit(started, index, cpu, EventKind::ParallelDone { branches: branches.len() })?;
+            }
+            Step::Loop { count, duration_ms, until_ok, steps: body } => {
+                let started = sys::monotonic_ns();
+                let deadline = duration_ms.map(|ms| started.saturating_add(ms.saturating_mul(1_000_000)));
+                let mut iterations = 0u64;
+                loop {
+                    if count.is_some_and(|n| iterations >= n) || deadline.is_some_and(|d| sys::monotonic_ns() >= d) {
+                        break;
+                    }
+                    if count.is_none() && deadline.is_none() {
+                        break; // the host validates this; never loop forever
+                    }
+                    let inner = Ctx { iteration: Some(iterations), ..ctx.clone() };
+                    let unload_ok = run_steps(body, index + 1, &inner)?;
+                    iterations += 1;
+                    if *until_ok && unload_ok == Some(true) {
+                        break;
+                    }
+                }
+                ctx.emit(started, index, cpu, EventKind::LoopDone { iterations })?;
+            }
+            Step::Open { path, handle } => {
+                let t_ns = sys::monotonic_ns();
+                let errno = match File::open(path) {
+                    Ok(file) => {
+                        ctx.handles.lock().unwrap_or_else(|p| p.into_inner()).insert(handle.clone(), file);
+                        None
+                    }
+                    Err(error) => Some(error.raw_os_error().unwrap_or(libc::EIO)),
+                };
+                ctx.emit(t_ns, index, cpu, EventKind::Opened { path: path.clone(), handle: handle.clone(), errno })?;
+            }
+            Step::Close { handle } => {
+                let t_ns = sys::monotonic_ns();
+                let file = ctx.handles.lock().unwrap_or_else(|p| p.into_inner()).remove(handle);
+                // Dropping the File closes it; an unknown handle is EBADF.
+                let errno = if file.is_some() { None } else { Some(libc::EBADF) };
+                drop(file);
+                ctx.emit(t_ns, index, cpu, EventKind::Closed { handle: handle.clone(), errno })?;
             }
             single => {
                 let outcome = steps::run(single);
-                emit_shared(output, &Event { t_ns: outcome.t_ns, step: Some(index), cpu, kind: outcome.kind })?;
+                if let (Step::Unload { .. }, EventKind::Syscall { errno, .. }) = (single, &outcome.kind) {
+                    last_unload_ok = Some(errno.is_none());
+                }
+                ctx.emit(outcome.t_ns, index, cpu, outcome.kind)?;
             }
         }
         index += count_steps(std::slice::from_ref(step));
     }
-    Ok(())
+    Ok(last_unload_ok)
 }
 
 /// Runs the whole protocol: `ready` first, then one program line read from
@@ -118,7 +182,8 @@ pub fn serve(mut input: impl BufRead, mut output: impl Write + Send, ready: Even
     match serde_json::from_slice::<Program>(&line) {
         Ok(program) => {
             let shared = Mutex::new(&mut output);
-            run_steps(&program.steps, 0, &shared)?;
+            let handles = Mutex::new(HashMap::new());
+            run_steps(&program.steps, 0, &Ctx { output: &shared, handles: &handles, iteration: None })?;
         }
         Err(error) => {
             let message = format!("malformed program: {error}");
@@ -182,6 +247,44 @@ mod tests {
         // The pinned branch ran on CPU 0.
         assert_eq!(events[2].cpu, Some(0));
         assert_eq!(events[3].cpu, Some(0));
+    }
+
+    #[test]
+    fn loops_count_iterate_and_stop_until_ok() {
+        let program = r#"{"steps":[
+            {"op":"loop","count":3,"steps":[{"op":"sleep","ms":0}]},
+            {"op":"loop","count":5,"until_ok":true,"steps":[{"op":"unload","name":"modrig_no_such_module","flags":{}}]},
+            {"op":"loop","duration_ms":30,"steps":[{"op":"sleep","ms":10}]}
+        ]}"#
+        .replace('\n', "");
+        let mut output = Vec::new();
+        serve(io::Cursor::new(format!("{program}\n")), &mut output, ready()).unwrap();
+        let events = events(&output);
+        let iterations: Vec<(Option<usize>, Option<u64>)> = events.iter().map(|e| (e.step, e.iteration)).collect();
+        assert_eq!(&iterations[1..5], [(Some(1), Some(0)), (Some(1), Some(1)), (Some(1), Some(2)), (Some(0), None)]);
+        assert_eq!(events[4].kind, EventKind::LoopDone { iterations: 3 });
+        // The unload always fails (ENOENT, or EPERM without the privilege),
+        // so `until_ok` never stops the loop before its count.
+        let done: Vec<&EventKind> =
+            events.iter().filter(|e| matches!(e.kind, EventKind::LoopDone { .. })).map(|e| &e.kind).collect();
+        assert_eq!(done[1], &EventKind::LoopDone { iterations: 5 });
+        let EventKind::LoopDone { iterations } = done[2] else { unreachable!() };
+        assert!((2..=4).contains(iterations), "a 30 ms loop of 10 ms sleeps ran {iterations} times");
+    }
+
+    #[test]
+    fn open_keeps_a_handle_until_close() {
+        let program = r#"{"steps":[{"op":"open","path":"/proc/self/status","handle":"h"},{"op":"close","handle":"h"},{"op":"close","handle":"h"},{"op":"open","path":"/nonexistent","handle":"x"}]}"#;
+        let mut output = Vec::new();
+        serve(io::Cursor::new(format!("{program}\n")), &mut output, ready()).unwrap();
+        let kinds: Vec<EventKind> = events(&output).into_iter().map(|e| e.kind).collect();
+        assert_eq!(kinds[1], EventKind::Opened { path: "/proc/self/status".into(), handle: "h".into(), errno: None });
+        assert_eq!(kinds[2], EventKind::Closed { handle: "h".into(), errno: None });
+        assert_eq!(kinds[3], EventKind::Closed { handle: "h".into(), errno: Some(libc::EBADF) });
+        assert_eq!(
+            kinds[4],
+            EventKind::Opened { path: "/nonexistent".into(), handle: "x".into(), errno: Some(libc::ENOENT) }
+        );
     }
 
     #[test]

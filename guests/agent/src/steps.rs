@@ -46,10 +46,10 @@ pub fn run(step: &Step) -> Outcome {
         Step::ReadFile { path } => read_file(path),
         Step::WriteFile { path, content } => write_file(path, content),
         Step::Shell { command } => shell(command),
-        // Parallel steps fan out to threads in the session, which owns the
-        // output they share.
-        Step::Parallel { .. } => {
-            Outcome::now(EventKind::AgentError { message: "a parallel step cannot run as a single step".into() })
+        // Steps with children or shared state (threads, loops, open
+        // handles) run in the session, which owns what they share.
+        Step::Parallel { .. } | Step::Loop { .. } | Step::Open { .. } | Step::Close { .. } => {
+            Outcome::now(EventKind::AgentError { message: "this step cannot run on its own".into() })
         }
     }
 }

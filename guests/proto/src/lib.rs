@@ -46,6 +46,24 @@ pub enum Step {
     /// pinned to `cpu` when given; ends when every branch has. Steps inside
     /// are numbered in pre-order after this one (see [`step_at`]).
     Parallel { branches: Vec<Branch> },
+    /// Repeats `steps` `count` times, or until `duration_ms` has passed
+    /// (exactly one of the two); with `until_ok`, stops after an iteration
+    /// whose last unload succeeded. Events of the steps inside carry their
+    /// iteration number.
+    Loop {
+        #[serde(default)]
+        count: Option<u64>,
+        #[serde(default)]
+        duration_ms: Option<u64>,
+        #[serde(default)]
+        until_ok: bool,
+        steps: Vec<Step>,
+    },
+    /// Opens `path` read-only and keeps it open as `handle` (an open file of
+    /// a module's fops holds a reference to the module).
+    Open { path: String, handle: String },
+    /// Closes a file opened with [`Step::Open`].
+    Close { handle: String },
 }
 
 /// One thread of a [`Step::Parallel`].
@@ -64,6 +82,7 @@ pub fn count_steps(steps: &[Step]) -> usize {
         .iter()
         .map(|step| match step {
             Step::Parallel { branches } => 1 + branches.iter().map(|b| count_steps(&b.steps)).sum::<usize>(),
+            Step::Loop { steps, .. } => 1 + count_steps(steps),
             _ => 1,
         })
         .sum()
@@ -76,14 +95,17 @@ pub fn step_at(steps: &[Step], mut index: usize) -> Option<&Step> {
             return Some(step);
         }
         index -= 1;
-        if let Step::Parallel { branches } = step {
-            for branch in branches {
-                let size = count_steps(&branch.steps);
-                if index < size {
-                    return step_at(&branch.steps, index);
-                }
-                index -= size;
+        let children: Vec<&[Step]> = match step {
+            Step::Parallel { branches } => branches.iter().map(|b| b.steps.as_slice()).collect(),
+            Step::Loop { steps, .. } => vec![steps.as_slice()],
+            _ => vec![],
+        };
+        for steps in children {
+            let size = count_steps(steps);
+            if index < size {
+                return step_at(steps, index);
             }
+            index -= size;
         }
     }
     None
@@ -114,6 +136,9 @@ pub struct Event {
     /// The CPU the step started on (`sched_getcpu`), if it is a step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<u32>,
+    /// The iteration of the innermost loop around the step, from 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iteration: Option<u64>,
     #[serde(flatten)]
     pub kind: EventKind,
 }
@@ -158,6 +183,19 @@ pub enum EventKind {
     /// Every branch of a [`Step::Parallel`] has finished.
     ParallelDone {
         branches: usize,
+    },
+    /// A [`Step::Loop`] ended after this many iterations.
+    LoopDone {
+        iterations: u64,
+    },
+    Opened {
+        path: String,
+        handle: String,
+        errno: Option<i32>,
+    },
+    Closed {
+        handle: String,
+        errno: Option<i32>,
     },
     /// The agent could not run a step at all (not a kernel error).
     AgentError {
@@ -206,6 +244,13 @@ mod tests {
         assert!(matches!(order[1], Some(Step::Parallel { .. })));
         assert_eq!(order[2..6], [Some(&sleep(1)), Some(&sleep(2)), Some(&sleep(3)), Some(&sleep(4))]);
         assert_eq!(order[6], None);
+        let looped = vec![
+            Step::Loop { count: Some(3), duration_ms: None, until_ok: false, steps: vec![sleep(5), sleep(6)] },
+            sleep(7),
+        ];
+        assert_eq!(count_steps(&looped), 4);
+        assert_eq!(step_at(&looped, 2), Some(&sleep(6)));
+        assert_eq!(step_at(&looped, 3), Some(&sleep(7)));
     }
 
     #[test]
@@ -214,6 +259,7 @@ mod tests {
             t_ns: 5,
             step: Some(1),
             cpu: Some(0),
+            iteration: None,
             kind: EventKind::Syscall {
                 name: "delete_module".into(),
                 target: "m".into(),

@@ -293,6 +293,10 @@ pub fn describe_step(step: Option<&Step>) -> String {
         Some(Step::WriteFile { path, .. }) => format!("write {path}"),
         Some(Step::Shell { command }) => format!("shell `{command}`"),
         Some(Step::Parallel { branches }) => format!("{} parallel branches", branches.len()),
+        Some(Step::Loop { count: Some(n), .. }) => format!("loop of {n}"),
+        Some(Step::Loop { duration_ms, .. }) => format!("loop for {} ms", duration_ms.unwrap_or(0)),
+        Some(Step::Open { path, .. }) => format!("open {path}"),
+        Some(Step::Close { handle }) => format!("close {handle}"),
     }
 }
 
