@@ -228,13 +228,13 @@ pub fn printk_time_of(console: &str, needle: &str) -> Option<f64> {
 }
 
 fn bench_boot(sh: &Shell, args: &BenchBootArgs) -> Result<()> {
-    let prepared = crate::run::prepare(sh, &args.guest)?;
-    let builtin = crate::programs::builtin("boot").context("no `boot` program")?;
+    let prepared = crate::run::prepare(sh, &args.guest, 2)?;
+    let plan = crate::run::Plan::resolve("boot")?;
     let scratch = std::env::temp_dir().join(format!("modrig-bench-boot-{}", std::process::id()));
     let mut splits = Vec::new();
     for i in 0..args.boots.max(1) {
         let dir = scratch.join(i.to_string());
-        let (record, outcome) = crate::run::run_builtin(&prepared, &builtin, &dir)?;
+        let (record, outcome) = crate::run::run_plan(&prepared, &plan, &dir)?;
         let Some(total) = outcome.boot_to_ready else {
             bail!("boot {i} did not reach the agent: {} (console: {})", record.verdict, outcome.console_log.display());
         };

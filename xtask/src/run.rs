@@ -11,6 +11,7 @@ use serde::Serialize;
 use xshell::{cmd, Shell};
 
 use crate::classify::{self, KernelEvent};
+use modrig_proto::Program;
 use crate::fsutil::write_atomic;
 use crate::guest::accel::{self, AccelChoice, AccelDecision};
 use crate::guest::qemu::Accel;
@@ -19,7 +20,10 @@ use crate::guest::verdict::{self, Judgement, RunEnd, Verdict};
 use crate::guest::{image, reaper};
 use crate::kernel::build::BuiltKernel;
 use crate::kernel::{self, BuildArgs};
+use crate::classify::EventClass;
 use crate::programs::{self, Builtin};
+use crate::scenario::compile::{self, Compiled, Metrics};
+use crate::scenario::{self, Scenario};
 use crate::{doctor, errno, project, timefmt};
 
 /// What every guest-booting command needs: which kernel, how many vCPUs,
@@ -29,9 +33,9 @@ pub struct GuestArgs {
     /// Variant to boot (default: the matrix's first variant)
     #[arg(long, value_name = "NAME")]
     pub variant: Option<String>,
-    /// Number of vCPUs
-    #[arg(long, default_value_t = 2)]
-    pub vcpus: u32,
+    /// Number of vCPUs (default: the scenario's, else 2)
+    #[arg(long)]
+    pub vcpus: Option<u32>,
     /// Guest memory in MiB
     #[arg(long, default_value_t = 256)]
     pub memory: u32,
@@ -59,8 +63,8 @@ pub struct Prepared {
 }
 
 /// Builds (or finds) the kernel, its modules, the agent and the initramfs,
-/// and decides the accelerator.
-pub fn prepare(sh: &Shell, args: &GuestArgs) -> Result<Prepared> {
+/// and decides the accelerator. `default_vcpus` applies without `--vcpus`.
+pub fn prepare(sh: &Shell, args: &GuestArgs, default_vcpus: u32) -> Result<Prepared> {
     reaper::install_signal_handler()?;
     doctor::ensure_host(sh, doctor::Needs::Everything, args.no_install)?;
     let build_args = BuildArgs {
@@ -94,12 +98,13 @@ pub fn prepare(sh: &Shell, args: &GuestArgs) -> Result<Prepared> {
         })?;
         Ok(outcome.boot_to_ready.is_some())
     })?;
-    Ok(Prepared { kernel, initrd, accel, vcpus: args.vcpus, memory_mib: args.memory })
+    Ok(Prepared { kernel, initrd, accel, vcpus: args.vcpus.unwrap_or(default_vcpus), memory_mib: args.memory })
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Built-in scenario: load-unload, boot, fixture-panic-in-init, fixture-hang-in-exit, fixture-warn
+    /// A scenario file (or the name of one in scenarios/), or a built-in:
+    /// load-unload, boot, fixture-panic-in-init, fixture-hang-in-exit, fixture-warn
     pub scenario: String,
     #[command(flatten)]
     pub guest: GuestArgs,
@@ -109,6 +114,90 @@ pub struct RunArgs {
     /// Print the verdict as JSON on stdout instead of the summary
     #[arg(long)]
     pub json: bool,
+}
+
+/// What a run executes: a built-in program or a compiled scenario.
+pub enum Plan {
+    Builtin(Builtin),
+    Scenario { scenario: Scenario, compiled: Compiled },
+}
+
+impl Plan {
+    /// A built-in name, else a scenario file path, else `scenarios/<name>.yaml`.
+    pub fn resolve(name: &str) -> Result<Plan> {
+        if let Some(builtin) = programs::builtin(name) {
+            return Ok(Plan::Builtin(builtin));
+        }
+        let named = project::root().join("scenarios").join(format!("{name}.yaml"));
+        let file = if Path::new(name).is_file() { PathBuf::from(name) } else { named };
+        if !file.is_file() {
+            anyhow::bail!(
+                "no scenario `{name}`: not a file, not {}, and not a built-in ({})",
+                file.display(),
+                programs::NAMES.join(", ")
+            );
+        }
+        let kbuild = std::fs::read_to_string(project::guest_modules_dir().join("Kbuild"))?;
+        let modules = scenario::kbuild_modules(&kbuild);
+        let scenario = scenario::load(&file, &scenario::Known { modules: &modules })?;
+        let compiled = compile::compile(&scenario)
+            .map_err(|e| anyhow::anyhow!("{}: cannot run this scenario yet: {}", file.display(), e.0))?;
+        Ok(Plan::Scenario { scenario, compiled })
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Plan::Builtin(b) => b.name,
+            Plan::Scenario { scenario, .. } => &scenario.name,
+        }
+    }
+
+    fn program(&self) -> &Program {
+        match self {
+            Plan::Builtin(b) => &b.program,
+            Plan::Scenario { compiled, .. } => &compiled.program,
+        }
+    }
+
+    fn default_vcpus(&self) -> u32 {
+        match self {
+            Plan::Builtin(_) => 2,
+            Plan::Scenario { scenario, .. } => scenario.vcpus,
+        }
+    }
+
+    fn allowed(&self) -> BTreeSet<EventClass> {
+        match self {
+            Plan::Builtin(b) => b.allowed.iter().copied().collect(),
+            Plan::Scenario { scenario, .. } => scenario.expect.allow.iter().copied().collect(),
+        }
+    }
+
+    /// Broken expectations and, for scenarios, what was measured.
+    fn evaluate(&self, events: &[modrig_proto::Event]) -> (Vec<String>, Option<Metrics>) {
+        match self {
+            Plan::Builtin(b) => (programs::broken_expectations(b, events), None),
+            Plan::Scenario { compiled, .. } => {
+                let eval = compile::evaluate(compiled, events);
+                (eval.broken, Some(eval.metrics))
+            }
+        }
+    }
+
+    fn cmdline(&self) -> Vec<String> {
+        match self {
+            Plan::Builtin(_) => vec![],
+            Plan::Scenario { scenario, .. } => scenario.cmdline.clone(),
+        }
+    }
+
+    fn deadlines(&self, accel: Accel) -> Deadlines {
+        let defaults = Deadlines::for_accel(accel);
+        match self {
+            Plan::Builtin(_) => defaults,
+            Plan::Scenario { scenario, .. } => Deadlines { run: scenario.deadline, ..defaults },
+        }
+    }
 }
 
 /// `verdict.json` of a run directory.
@@ -128,51 +217,52 @@ pub struct RunRecord {
     pub boot_to_ready_ms: Option<f64>,
     pub wall_ms: f64,
     pub kernel_events: Vec<KernelEvent>,
+    /// What a scenario measured (built-in programs measure nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Metrics>,
     pub console_log: PathBuf,
     pub events_log: PathBuf,
 }
 
 impl RunArgs {
     pub fn run(self, sh: &Shell) -> Result<ExitCode> {
-        let builtin = programs::builtin(&self.scenario).with_context(|| {
-            format!("unknown scenario `{}`; built-in scenarios: {}", self.scenario, programs::NAMES.join(", "))
-        })?;
-        let prepared = prepare(sh, &self.guest)?;
+        // The scenario is checked before anything is built or booted.
+        let plan = Plan::resolve(&self.scenario)?;
+        let prepared = prepare(sh, &self.guest, plan.default_vcpus())?;
         let results = self.results.clone().unwrap_or_else(|| project::root().join("results"));
-        let dir = new_run_dir(&results, &prepared.kernel.variant, builtin.name)?;
-        let (record, _) = run_builtin(&prepared, &builtin, &dir)?;
+        let dir = new_run_dir(&results, &prepared.kernel.variant, plan.name())?;
+        let (record, _) = run_plan(&prepared, &plan, &dir)?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&record)?);
         } else {
-            print_summary(&record, &builtin);
+            print_summary(&record, &plan);
         }
         Ok(ExitCode::from(record.verdict.exit_code()))
     }
 }
 
-/// Runs `builtin` on a prepared guest and writes `verdict.json` into `dir`.
-pub fn run_builtin(prepared: &Prepared, builtin: &Builtin, dir: &Path) -> Result<(RunRecord, RunOutcome)> {
+/// Runs `plan` on a prepared guest and writes `verdict.json` into `dir`.
+pub fn run_plan(prepared: &Prepared, plan: &Plan, dir: &Path) -> Result<(RunRecord, RunOutcome)> {
     let outcome = runner::run(&RunSpec {
         bzimage: &prepared.kernel.bzimage,
         initrd: &prepared.initrd,
         accel: prepared.accel.accel,
         vcpus: prepared.vcpus,
         memory_mib: prepared.memory_mib,
-        program: &builtin.program,
-        deadlines: Deadlines::for_accel(prepared.accel.accel),
-        cmdline_extra: vec![],
+        program: plan.program(),
+        deadlines: plan.deadlines(prepared.accel.accel),
+        cmdline_extra: plan.cmdline(),
         out_dir: dir,
         sysrq_on_hang: true,
     })?;
     let kernel_events = classify::classify(&outcome.console);
-    let broken = programs::broken_expectations(builtin, &outcome.events);
-    let allowed: BTreeSet<_> = builtin.allowed.iter().copied().collect();
-    let Judgement { verdict, reasons } = verdict::judge(&outcome.end, &kernel_events, &broken, &allowed);
+    let (broken, metrics) = plan.evaluate(&outcome.events);
+    let Judgement { verdict, reasons } = verdict::judge(&outcome.end, &kernel_events, &broken, &plan.allowed());
     let record = RunRecord {
         schema: 1,
         verdict,
         reasons,
-        scenario: builtin.name.to_string(),
+        scenario: plan.name().to_string(),
         variant: prepared.kernel.variant.clone(),
         kernel_key: prepared.kernel.key.clone(),
         kernel_release: prepared.kernel.manifest.kernel_release.clone(),
@@ -183,6 +273,7 @@ pub fn run_builtin(prepared: &Prepared, builtin: &Builtin, dir: &Path) -> Result
         boot_to_ready_ms: outcome.boot_to_ready.map(|d| d.as_secs_f64() * 1e3),
         wall_ms: outcome.wall.as_secs_f64() * 1e3,
         kernel_events,
+        metrics,
         console_log: outcome.console_log.clone(),
         events_log: outcome.events_log.clone(),
     };
@@ -207,7 +298,7 @@ pub fn new_run_dir(results: &Path, variant: &str, scenario: &str) -> Result<Path
     anyhow::bail!("too many runs named {base} in {}", results.display())
 }
 
-fn print_summary(record: &RunRecord, builtin: &Builtin) {
+fn print_summary(record: &RunRecord, plan: &Plan) {
     println!(
         "{} {} on {} ({}, {} vCPUs, {})",
         record.verdict, record.scenario, record.variant, record.kernel_release, record.vcpus, record.accel.how
@@ -225,9 +316,28 @@ fn print_summary(record: &RunRecord, builtin: &Builtin) {
                 (event.step, &event.kind)
             {
                 let result = errno.map(errno::name).unwrap_or_else(|| "ok".into());
-                let what = runner::describe_step(modrig_proto::step_at(&builtin.program.steps, step));
+                let what = runner::describe_step(modrig_proto::step_at(&plan.program().steps, step));
                 println!("  step {step}: {what}: {name}({target}) = {result} in {:.3} ms", *duration_ns as f64 / 1e6);
             }
+        }
+    }
+    if let Some(metrics) = &record.metrics {
+        for (name, samples) in [("load", &metrics.load_latency_ns), ("unload", &metrics.unload_latency_ns)] {
+            if !samples.is_empty() {
+                let ms: Vec<f64> = samples.iter().map(|&ns| ns as f64 / 1e6).collect();
+                println!(
+                    "  {name} latency: n={} median {:.3} ms, max {:.3} ms",
+                    ms.len(),
+                    crate::bench::median(&ms),
+                    ms.iter().cloned().fold(0.0, f64::max)
+                );
+            }
+        }
+        if let Some(rate) = metrics.cycles_per_sec {
+            println!("  load/unload cycles: {rate:.1}/s");
+        }
+        for (what, count) in &metrics.outcomes {
+            println!("  {count:>6} x {what}");
         }
     }
     for event in &record.kernel_events {

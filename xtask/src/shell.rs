@@ -19,7 +19,7 @@ pub struct ShellArgs {
 
 impl ShellArgs {
     pub fn run(self, sh: &Shell) -> Result<()> {
-        let prepared = prepare(sh, &self.guest)?;
+        let prepared = prepare(sh, &self.guest, 2)?;
         let args = qemu::qemu_args(&GuestSpec {
             accel: prepared.accel.accel,
             vcpus: prepared.vcpus,

@@ -444,7 +444,10 @@ fn build_modules(env: &BuildEnv<'_>, kernel_dir: &Path, modules_key: &str, log: 
     // -fmacro-prefix-map turns them into `guests/modules/x.c` in reports;
     // ccache's base_dir would rewrite them to relative cache paths first.
     make.env_remove("CCACHE_BASEDIR");
-    runlog::run_logged(make, "make M=guests/modules", log, |_, _| {})?;
+    if let Err(error) = runlog::run_logged(make, "make M=guests/modules", log, |_, _| {}) {
+        fs::remove_dir_all(&staging).ok();
+        return Err(error);
+    }
     let built: Vec<_> = fs::read_dir(&staging)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "ko"))

@@ -310,6 +310,7 @@ mod tests {
             description: "d".into(),
             vcpus: 2,
             deadline: Duration::from_secs(10),
+            cmdline: vec![],
             modules: vec!["victim_trivial".into()],
             steps,
             expect,

@@ -31,6 +31,9 @@ pub struct Scenario {
     pub vcpus: u32,
     /// The whole run's deadline.
     pub deadline: Duration,
+    /// Extra guest kernel command-line parameters (e.g.
+    /// `rcupdate.rcu_expedited=1`).
+    pub cmdline: Vec<String>,
     /// Modules from guests/modules the scenario loads.
     pub modules: Vec<String>,
     pub steps: Vec<Step>,
@@ -168,6 +171,8 @@ struct RawScenario {
     #[serde(default = "default_vcpus")]
     vcpus: u32,
     deadline: String,
+    #[serde(default)]
+    cmdline: Vec<String>,
     #[serde(default)]
     modules: Vec<String>,
     steps: Vec<RawStep>,
@@ -353,6 +358,11 @@ impl Validator<'_> {
             self.error("vcpus", format!("vcpus {}: expected 1 to 64", raw.vcpus));
         }
         let deadline = self.duration("deadline", &raw.deadline);
+        for (i, param) in raw.cmdline.iter().enumerate() {
+            if param.is_empty() || param.chars().any(|c| c.is_whitespace() || c == '"') {
+                self.error(&format!("cmdline[{i}]"), format!("kernel parameter `{param}`: expected one word such as rcupdate.rcu_expedited=1"));
+            }
+        }
         for (i, module) in raw.modules.iter().enumerate() {
             if !known.modules.contains(module) {
                 self.error(
@@ -384,6 +394,7 @@ impl Validator<'_> {
             description: raw.description.trim().to_string(),
             vcpus: raw.vcpus,
             deadline,
+            cmdline: raw.cmdline.clone(),
             modules: raw.modules.clone(),
             steps,
             expect,
