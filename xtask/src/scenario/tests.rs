@@ -210,3 +210,21 @@ fn the_readme_example_is_valid() {
     assert_eq!(s.name, "busy-rmmod-storm");
     assert_eq!(s.steps.len(), 8);
 }
+
+/// Every shipped scenario in scenarios/ is valid against the modules that
+/// guests/modules really builds.
+#[test]
+fn the_shipped_scenarios_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let kbuild = std::fs::read_to_string(root.join("guests/modules/Kbuild")).unwrap();
+    let modules = kbuild_modules(&kbuild);
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root.join("scenarios")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") && path.file_name().is_some_and(|n| n != "matrix.yaml") {
+            load(&path, &Known { modules: &modules }).unwrap_or_else(|e| panic!("{e:#}"));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "no scenarios found");
+}

@@ -187,3 +187,20 @@ fn the_shell_gives_a_console_with_the_stress_modules() {
     session.exp_eof().unwrap();
     assert_no_qemu_left();
 }
+
+#[test]
+fn a_scenario_file_runs_and_reports_its_metrics() {
+    let (code, verdict) = run("rmmod-latency");
+    assert_eq!(verdict["verdict"], "PASS", "{verdict:#}");
+    assert_eq!(code, 0);
+    let metrics = &verdict["metrics"];
+    let unloads = metrics["unload_latency_ns"].as_array().unwrap();
+    let loads = metrics["load_latency_ns"].as_array().unwrap();
+    assert_eq!((unloads.len(), loads.len()), (50, 50), "one sample per load and unload");
+    // An unload waits for an RCU grace period: never free, never absurd.
+    for ns in unloads.iter().map(|v| v.as_u64().unwrap()) {
+        assert!((10_000..10_000_000_000).contains(&ns), "implausible unload latency {ns} ns");
+    }
+    assert_eq!(metrics["outcomes"]["steps[0].loop.steps[1] (unload victim_trivial) = ok"], 50);
+    assert!(metrics["cycles_per_sec"].as_f64().unwrap() > 0.0);
+}
