@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * modrig_debugfs.h: where modrig's stress modules put their debugfs files.
+ * Where modrig's stress modules put their debugfs files.
  *
  * Every module owns one directory, /sys/kernel/debug/modrig/<module>/,
  * which it creates at load and removes (recursively) at unload. The shared

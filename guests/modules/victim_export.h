@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * victim_export.h: the symbols victim_export exports (GPL only), for
+ * The symbols victim_export exports (GPL only), for
  * modules that reach it with symbol_get()/symbol_put() rather than by
  * linking against it (linking would make victim_export unremovable while
  * they are loaded: delete_module() fails with -EWOULDBLOCK as long as
