@@ -10,8 +10,8 @@ use clap::Args;
 use serde::Serialize;
 use xshell::{cmd, Shell};
 
+use crate::classify::EventClass;
 use crate::classify::{self, KernelEvent};
-use modrig_proto::Program;
 use crate::fsutil::write_atomic;
 use crate::guest::accel::{self, AccelChoice, AccelDecision};
 use crate::guest::qemu::Accel;
@@ -20,11 +20,11 @@ use crate::guest::verdict::{self, Judgement, RunEnd, Verdict};
 use crate::guest::{image, reaper};
 use crate::kernel::build::BuiltKernel;
 use crate::kernel::{self, BuildArgs};
-use crate::classify::EventClass;
 use crate::programs::{self, Builtin};
 use crate::scenario::compile::{self, Compiled, Metrics};
 use crate::scenario::{self, Scenario};
 use crate::{doctor, errno, project, timefmt};
+use modrig_proto::Program;
 
 /// What every guest-booting command needs: which kernel, how many vCPUs,
 /// which accelerator, which cache.
@@ -309,7 +309,10 @@ fn print_summary(record: &RunRecord, plan: &Plan) {
     if let Some(ms) = record.boot_to_ready_ms {
         println!("  boot to agent ready: {ms:.0} ms; whole run: {:.1} s", record.wall_ms / 1e3);
     }
-    if let Ok(text) = std::fs::read_to_string(&record.events_log) {
+    // Each syscall on its own line for short programs; scenarios with loops
+    // are summed up by their metrics below.
+    let text = std::fs::read_to_string(&record.events_log).unwrap_or_default();
+    if record.metrics.is_none() {
         for line in text.lines() {
             let Ok(event) = serde_json::from_str::<modrig_proto::Event>(line) else { continue };
             if let (Some(step), modrig_proto::EventKind::Syscall { name, target, errno, duration_ns, .. }) =

@@ -92,7 +92,14 @@ pub enum HammerAction {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SamplerAction {
-    Start { period: Duration, threshold: Duration },
+    /// `thread`: also measure wake-up lateness of a real-time thread per
+    /// CPU (timerlat's thread mode), which sees CPUs spinning with
+    /// interrupts on, e.g. in stop_machine() waiting for a hogged CPU.
+    Start {
+        period: Duration,
+        threshold: Duration,
+        thread: bool,
+    },
     Stop,
 }
 
@@ -260,6 +267,7 @@ struct RawStep {
     hold: Option<String>,
     period: Option<String>,
     threshold: Option<String>,
+    thread: Option<bool>,
     status: Option<i32>,
 }
 
@@ -360,7 +368,10 @@ impl Validator<'_> {
         let deadline = self.duration("deadline", &raw.deadline);
         for (i, param) in raw.cmdline.iter().enumerate() {
             if param.is_empty() || param.chars().any(|c| c.is_whitespace() || c == '"') {
-                self.error(&format!("cmdline[{i}]"), format!("kernel parameter `{param}`: expected one word such as rcupdate.rcu_expedited=1"));
+                self.error(
+                    &format!("cmdline[{i}]"),
+                    format!("kernel parameter `{param}`: expected one word such as rcupdate.rcu_expedited=1"),
+                );
             }
         }
         for (i, module) in raw.modules.iter().enumerate() {
@@ -465,6 +476,10 @@ impl Validator<'_> {
             }
         }
         let at = |key: &str| format!("{path}.{key}");
+        // The stress verbs drive a module, which the scenario must list.
+        if let Some((_, module)) = STRESS_MODULES.iter().find(|(v, _)| *v == verb) {
+            self.module(&at(verb), module, scenario);
+        }
         let step = match verb {
             "load" => {
                 let module = raw.load.clone().unwrap_or_default();
@@ -554,12 +569,19 @@ impl Validator<'_> {
                 }
                 _ => HammerAction::Stop,
             }),
-            "sampler" => Step::Sampler(match self.action(&at("sampler"), raw.sampler.as_deref()) {
-                Some(true) => SamplerAction::Start {
-                    period: self.duration_or(&at("period"), raw.period.as_deref(), Duration::from_micros(200)),
-                    threshold: self.duration_or(&at("threshold"), raw.threshold.as_deref(), Duration::from_millis(1)),
-                },
-                _ => SamplerAction::Stop,
+            "sampler" => Step::Sampler({
+                match self.action(&at("sampler"), raw.sampler.as_deref()) {
+                    Some(true) => SamplerAction::Start {
+                        period: self.duration_or(&at("period"), raw.period.as_deref(), Duration::from_micros(200)),
+                        threshold: self.duration_or(
+                            &at("threshold"),
+                            raw.threshold.as_deref(),
+                            Duration::from_millis(1),
+                        ),
+                        thread: raw.thread.unwrap_or(false),
+                    },
+                    _ => SamplerAction::Stop,
+                }
             }),
             "hog" => Step::Hog(match self.action(&at("hog"), raw.hog.as_deref()) {
                 Some(true) => {
@@ -690,8 +712,12 @@ impl Validator<'_> {
     }
 }
 
+/// The module each stress verb drives.
+pub const STRESS_MODULES: [(&str, &str); 3] =
+    [("sampler", "stall_sampler"), ("hammer", "refcount_hammer"), ("hog", "hog")];
+
 /// Which verbs each modifier goes with.
-const MODIFIERS: [(&str, &[&str]); 18] = [
+const MODIFIERS: [(&str, &[&str]); 19] = [
     ("params", &["load"]),
     ("expect", &["load", "unload"]),
     ("force", &["unload"]),
@@ -709,6 +735,7 @@ const MODIFIERS: [(&str, &[&str]); 18] = [
     ("hold", &["hog"]),
     ("period", &["hog", "sampler"]),
     ("threshold", &["sampler"]),
+    ("thread", &["sampler"]),
     ("status", &["shell"]),
 ];
 
@@ -750,6 +777,7 @@ fn modifier_present(raw: &RawStep, modifier: &str) -> bool {
         "hold" => raw.hold.is_some(),
         "period" => raw.period.is_some(),
         "threshold" => raw.threshold.is_some(),
+        "thread" => raw.thread.is_some(),
         "status" => raw.status.is_some(),
         _ => false,
     }
