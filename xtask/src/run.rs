@@ -140,8 +140,7 @@ impl Plan {
         let kbuild = std::fs::read_to_string(project::guest_modules_dir().join("Kbuild"))?;
         let modules = scenario::kbuild_modules(&kbuild);
         let scenario = scenario::load(&file, &scenario::Known { modules: &modules })?;
-        let compiled = compile::compile(&scenario)
-            .map_err(|e| anyhow::anyhow!("{}: cannot run this scenario yet: {}", file.display(), e.0))?;
+        let compiled = compile::compile(&scenario);
         Ok(Plan::Scenario { scenario, compiled })
     }
 
@@ -335,6 +334,26 @@ fn print_summary(record: &RunRecord, plan: &Plan) {
                     ms.iter().cloned().fold(0.0, f64::max)
                 );
             }
+        }
+        for (name, samples) in [
+            ("stall on other CPUs per unload", &metrics.stall_other_cpus_ns),
+            ("  (thread lateness)", &metrics.stall_other_cpus_thread_ns),
+        ] {
+            if !samples.is_empty() {
+                let ms: Vec<f64> = samples.iter().map(|&ns| ns as f64 / 1e6).collect();
+                let mut sorted = ms.clone();
+                sorted.sort_by(|a, b| a.total_cmp(b));
+                let p90 = sorted[(sorted.len() * 9 / 10).min(sorted.len() - 1)];
+                println!(
+                    "  {name}: n={} median {:.3} ms, p90 {p90:.3} ms, max {:.3} ms",
+                    ms.len(),
+                    crate::bench::median(&ms),
+                    sorted[sorted.len() - 1]
+                );
+            }
+        }
+        for (cpu, ops) in &metrics.refcount_ops_per_sec {
+            println!("  refcount get/put on CPU {cpu}: {ops} ops/s");
         }
         if let Some(rate) = metrics.cycles_per_sec {
             println!("  load/unload cycles: {rate:.1}/s");

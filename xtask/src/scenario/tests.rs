@@ -28,7 +28,11 @@ fn the_everything_fixture_parses_into_the_expected_steps() {
     assert_eq!(s.steps.len(), 16);
     assert_eq!(
         s.steps[0],
-        Step::Sampler(SamplerAction::Start { period: Duration::from_micros(200), threshold: Duration::from_millis(1), thread: true })
+        Step::Sampler(SamplerAction::Start {
+            period: Duration::from_micros(200),
+            threshold: Duration::from_millis(1),
+            thread: true
+        })
     );
     assert_eq!(
         s.steps[1],
