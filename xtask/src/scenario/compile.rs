@@ -52,13 +52,18 @@ pub struct Compiled {
     pub program: Program,
     /// By pre-order step index.
     pub roles: Vec<Role>,
+    /// CPUs a hog holds: their lateness is the hold itself, so the stall
+    /// metric leaves them out like the unloading CPU.
+    pub hogged_cpus: Vec<u32>,
 }
 
 pub fn compile(scenario: &Scenario) -> Compiled {
     let mut roles = Vec::new();
     let mut steps = compile_steps(&scenario.steps, "steps", &mut roles);
     steps.extend(final_steps(&scenario.expect, &mut roles));
-    Compiled { program: Program { steps }, roles }
+    let mut hogged_cpus = Vec::new();
+    collect_hogged(&scenario.steps, &mut hogged_cpus);
+    Compiled { program: Program { steps }, roles, hogged_cpus }
 }
 
 fn compile_steps(steps: &[Step], path: &str, roles: &mut Vec<Role>) -> Vec<AgentStep> {
@@ -188,6 +193,17 @@ fn compile_step(step: &Step, path: &str, roles: &mut Vec<Role>) -> AgentStep {
         }
     };
     compiled
+}
+
+fn collect_hogged(steps: &[Step], cpus: &mut Vec<u32>) {
+    for step in steps {
+        match step {
+            Step::Hog(HogAction::Start { cpu, .. }) => cpus.push(*cpu),
+            Step::Loop { steps, .. } => collect_hogged(steps, cpus),
+            Step::Parallel { branches } => branches.iter().for_each(|b| collect_hogged(&b.steps, cpus)),
+            _ => {}
+        }
+    }
 }
 
 /// The final expectations become reads at the end of the program.
@@ -325,13 +341,20 @@ pub fn evaluate(compiled: &Compiled, events: &[Event]) -> Evaluation {
                 let other = |key: &str| -> Option<u64> {
                     windows
                         .iter()
-                        .filter(|w| w.get("cpu").and_then(|c| c.parse::<u32>().ok()) != unload_cpu)
+                        .filter(|w| {
+                            let cpu = w.get("cpu").and_then(|c| c.parse::<u32>().ok());
+                            cpu != unload_cpu && !cpu.is_some_and(|c| compiled.hogged_cpus.contains(&c))
+                        })
                         .filter_map(|w| w.get(key).and_then(|v| v.parse::<u64>().ok()))
                         .min()
                 };
-                match other("max_late_ns") {
-                    Some(ns) => eval.metrics.stall_other_cpus_ns.push(ns),
-                    None => eval.broken.push(format!("{what}: no other CPU in the window: {text:?}")),
+                if windows.is_empty() {
+                    eval.broken.push(format!("{what}: the sampler's window is empty (is the sampler running?)"));
+                }
+                // No sample when every sampled CPU is the unloading or a
+                // hogged one (e.g. the hog scenario on 2 vCPUs).
+                if let Some(ns) = other("max_late_ns") {
+                    eval.metrics.stall_other_cpus_ns.push(ns);
                 }
                 let thread_samples = windows.iter().any(|w| w.get("thread_samples").is_some_and(|v| *v != "0"));
                 if thread_samples {

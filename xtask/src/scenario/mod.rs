@@ -530,8 +530,9 @@ impl Validator<'_> {
             }
             "parallel" => {
                 let branches = raw.parallel.as_ref()?;
-                if branches.len() < 2 {
-                    self.error(&at("parallel"), "a parallel group needs at least two branches");
+                // One branch is allowed: it pins its steps to a CPU.
+                if branches.is_empty() {
+                    self.error(&at("parallel"), "a parallel group needs at least one branch");
                 }
                 if depth >= 8 {
                     self.error(&at("parallel"), "steps are nested more than 8 deep");
