@@ -119,7 +119,7 @@ pub struct RunArgs {
 /// What a run executes: a built-in program or a compiled scenario.
 pub enum Plan {
     Builtin(Builtin),
-    Scenario { scenario: Scenario, compiled: Compiled },
+    Scenario { scenario: Box<Scenario>, compiled: Compiled },
 }
 
 impl Plan {
@@ -141,7 +141,7 @@ impl Plan {
         let modules = scenario::kbuild_modules(&kbuild);
         let scenario = scenario::load(&file, &scenario::Known { modules: &modules })?;
         let compiled = compile::compile(&scenario);
-        Ok(Plan::Scenario { scenario, compiled })
+        Ok(Plan::Scenario { scenario: Box::new(scenario), compiled })
     }
 
     pub fn name(&self) -> &str {
