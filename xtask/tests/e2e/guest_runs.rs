@@ -13,7 +13,8 @@ use crate::{cache_dir, project_root, scratch, xtask};
 /// Runs `cargo xtask run SCENARIO --json` into its own results directory and
 /// returns (exit code, verdict.json).
 fn run(scenario: &str) -> (i32, Value) {
-    let results = scratch(&format!("run-{scenario}"));
+    let label: String = scenario.rsplit('/').next().unwrap().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+    let results = scratch(&format!("run-{label}"));
     let out = xtask(&["run", scenario, "--variant", "upstream", "--results", results.to_str().unwrap(), "--json"]);
     let code = out.status.code().expect("xtask run was killed by a signal");
     let verdict: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -203,4 +204,54 @@ fn a_scenario_file_runs_and_reports_its_metrics() {
     }
     assert_eq!(metrics["outcomes"]["steps[0].loop.steps[1] (unload victim_trivial) = ok"], 50);
     assert!(metrics["cycles_per_sec"].as_f64().unwrap() > 0.0);
+}
+
+/// Every scenario in scenarios/ passes on the default upstream kernel at
+/// its default vCPU count, and the metrics it asks for are present and
+/// plausible.
+#[test]
+fn every_shipped_scenario_passes_with_plausible_metrics() {
+    let mut files: Vec<PathBuf> = fs::read_dir(project_root().join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml") && p.file_name().is_some_and(|n| n != "matrix.yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "expected the shipped scenarios, found {files:?}");
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        let asked: Vec<String> = text
+            .lines()
+            .find_map(|l| l.strip_prefix("metrics: ["))
+            .map(|l| l.trim_end_matches(']').split(',').map(|m| m.trim().to_string()).collect())
+            .unwrap_or_default();
+        let (code, verdict) = run(file.to_str().unwrap());
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        assert_eq!(verdict["verdict"], "PASS", "{name}: {verdict:#}");
+        assert_eq!(code, 0);
+        let metrics = &verdict["metrics"];
+        let samples = |key: &str| metrics[key].as_array().unwrap_or_else(|| panic!("{name}: no {key}")).clone();
+        for metric in &asked {
+            match metric.as_str() {
+                "unload_latency" | "load_latency" => {
+                    let key = format!("{metric}_ns");
+                    let values = samples(&key);
+                    assert!(!values.is_empty(), "{name}: {key} is empty");
+                    assert!(values.iter().all(|v| v.as_u64().unwrap() > 0), "{name}: a zero latency");
+                }
+                "stall_other_cpus" => {
+                    let values = samples("stall_other_cpus_ns");
+                    assert!(values.len() >= 50, "{name}: only {} unload windows measured", values.len());
+                }
+                "refcount_ops" => {
+                    let per_cpu = samples("refcount_ops_per_sec");
+                    assert!(!per_cpu.is_empty(), "{name}: no hammer stats");
+                    assert!(per_cpu.iter().all(|p| p[1].as_u64().unwrap() > 1000), "{name}: implausible ops/s {per_cpu:?}");
+                }
+                "cycles_per_sec" => assert!(metrics["cycles_per_sec"].as_f64().unwrap() > 0.0, "{name}"),
+                "outcomes" => assert!(!metrics["outcomes"].as_object().unwrap().is_empty(), "{name}"),
+                other => panic!("{name}: the test does not know metric {other}"),
+            }
+        }
+    }
 }
