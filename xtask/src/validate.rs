@@ -10,7 +10,7 @@ use crate::{matrix, project, scenario};
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Files to check (default: every .yaml file in scenarios/)
+    /// Files to check (default: every .yaml file under scenarios/)
     pub files: Vec<PathBuf>,
 }
 
@@ -46,13 +46,20 @@ impl ValidateArgs {
     }
 }
 
+/// Every YAML file in scenarios/ and its subdirectories (e.g. bugs/).
 fn default_files() -> Result<Vec<PathBuf>> {
-    let dir = project::root().join("scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .with_context(|| format!("cannot list {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-        .collect();
+    let mut files = Vec::new();
+    let mut pending = vec![project::root().join("scenarios")];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                files.push(path);
+            }
+        }
+    }
     files.sort();
     Ok(files)
 }

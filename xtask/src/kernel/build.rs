@@ -92,16 +92,17 @@ impl<'a> BuildEnv<'a> {
         self.reporter.report(&BuildEvent::Stage { variant: variant.name.clone(), stage: stage.into() });
     }
 
-    /// Environment for every compiler call: the cache's own ccache, with
-    /// absolute paths made relative to the cache root so that trees of
-    /// different sources can share hits, and fixed build stamps so that
-    /// identical inputs give identical kernels.
+    /// Environment for every compiler call: the cache's own ccache and fixed
+    /// build stamps, so that identical inputs give identical kernels. (No
+    /// ccache base_dir: it would rewrite source paths to relative ones, and
+    /// Kbuild's -fmacro-prefix-map would then no longer shorten them, so
+    /// BUG/WARN reports would name cache paths instead of
+    /// kernel/module/main.c:156.)
     fn make_command(&self, dir: &Path, args: &[String]) -> Command {
         let cc = &self.cc;
         let mut command: Command = cmd!(self.sh, "make -C {dir} ARCH=x86_64 CC={cc} HOSTCC={cc} {args...}").into();
         command
             .env("CCACHE_DIR", self.cache.join("ccache"))
-            .env("CCACHE_BASEDIR", &self.cache)
             .env("CCACHE_NOHASHDIR", "1")
             .env("CCACHE_MAXSIZE", "5G")
             .env("KBUILD_BUILD_USER", "modrig")
@@ -439,11 +440,9 @@ fn build_modules(env: &BuildEnv<'_>, kernel_dir: &Path, modules_key: &str, log: 
     let build_tree = kernel_dir.join("build");
     let args =
         [format!("M={}", staging.display()), "W=1".to_string(), format!("-j{}", env.jobs), "modules".to_string()];
-    let mut make = env.make_command(&build_tree, &args);
-    // Keep source paths absolute, so that guests/modules/Kbuild's
-    // -fmacro-prefix-map turns them into `guests/modules/x.c` in reports;
-    // ccache's base_dir would rewrite them to relative cache paths first.
-    make.env_remove("CCACHE_BASEDIR");
+    // Source paths stay absolute (no ccache base_dir), so guests/modules/
+    // Kbuild's -fmacro-prefix-map turns them into `guests/modules/x.c`.
+    let make = env.make_command(&build_tree, &args);
     if let Err(error) = runlog::run_logged(make, "make M=guests/modules", log, |_, _| {}) {
         fs::remove_dir_all(&staging).ok();
         return Err(error);

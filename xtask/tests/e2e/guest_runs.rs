@@ -255,3 +255,19 @@ fn every_shipped_scenario_passes_with_plausible_metrics() {
         }
     }
 }
+
+/// The reproducer of a kernel race the rig found (scenarios/bugs/): a
+/// symbol_get() loop while the exporting module is reloaded hits
+/// BUG_ON(UNFORMED) in strong_try_module_get(). The rig must call it PANIC
+/// and name the kernel's own file and line.
+#[test]
+fn the_symbol_get_race_reproducer_panics_with_the_kernel_bug() {
+    let (code, verdict) = run(project_root().join("scenarios/bugs/symbol-get-churn.yaml").to_str().unwrap());
+    assert_eq!(verdict["verdict"], "PANIC", "{verdict:#}");
+    assert_eq!(code, 12);
+    let bugs = events_of_class(&verdict, "bug");
+    assert!(!bugs.is_empty(), "{verdict:#}");
+    let excerpt = bugs[0]["excerpt"].as_str().unwrap();
+    assert!(excerpt.contains("kernel BUG at kernel/module/main.c:"), "{excerpt}");
+    assert!(excerpt.contains("__symbol_get"), "{excerpt}");
+}
