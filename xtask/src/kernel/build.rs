@@ -3,7 +3,7 @@
 //!
 //! Layout under the cache root:
 //! - `sources/<tree-key>/tree`: one git work tree per source (see `source`);
-//! - `builds/<tree-key>/<config-hash>/`: Kbuild's `O=` directory, shared by
+//! - `builds/<tree-key>/<recipe+config hash>/`: Kbuild's `O=` directory, shared by
 //!   every variant with that source and config, so switching between
 //!   variants recompiles only what their patches touch;
 //! - `kernels/<key>/`: the finished variant (bzImage, vmlinux, System.map,
@@ -272,7 +272,11 @@ fn configure(
     log: &Path,
 ) -> Result<PathBuf> {
     let merged_text = merged.render();
-    let config_hash = &source::sha256_hex(merged_text.as_bytes())[..16];
+    // The recipe version is part of the directory's name: a change in how
+    // the rig builds (flags, environment) must not be met by make with
+    // objects built the old way, which it would not know to redo.
+    let dir_key = format!("recipe {}\n{merged_text}", cache::RECIPE_VERSION);
+    let config_hash = &source::sha256_hex(dir_key.as_bytes())[..16];
     let out = env.cache.join("builds").join(&source_id.tree_key).join(config_hash);
     fs::create_dir_all(&out)?;
     let out_arg = format!("O={}", out.display());

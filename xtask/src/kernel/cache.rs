@@ -14,7 +14,7 @@ use super::patches::Patch;
 
 /// Bump when the way kernels are built or exported changes, so old cache
 /// entries are not mistaken for new ones.
-pub const RECIPE_VERSION: u32 = 2;
+pub const RECIPE_VERSION: u32 = 3;
 
 pub struct KeyInputs<'a> {
     pub source_identity: &'a str,

@@ -13,7 +13,8 @@ use crate::{cache_dir, project_root, scratch, xtask};
 /// Runs `cargo xtask run SCENARIO --json` into its own results directory and
 /// returns (exit code, verdict.json).
 fn run(scenario: &str) -> (i32, Value) {
-    let label: String = scenario.rsplit('/').next().unwrap().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+    let label: String =
+        scenario.rsplit('/').next().unwrap().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
     let results = scratch(&format!("run-{label}"));
     let out = xtask(&["run", scenario, "--variant", "upstream", "--results", results.to_str().unwrap(), "--json"]);
     let code = out.status.code().expect("xtask run was killed by a signal");
@@ -246,7 +247,10 @@ fn every_shipped_scenario_passes_with_plausible_metrics() {
                 "refcount_ops" => {
                     let per_cpu = samples("refcount_ops_per_sec");
                     assert!(!per_cpu.is_empty(), "{name}: no hammer stats");
-                    assert!(per_cpu.iter().all(|p| p[1].as_u64().unwrap() > 1000), "{name}: implausible ops/s {per_cpu:?}");
+                    assert!(
+                        per_cpu.iter().all(|p| p[1].as_u64().unwrap() > 1000),
+                        "{name}: implausible ops/s {per_cpu:?}"
+                    );
                 }
                 "cycles_per_sec" => assert!(metrics["cycles_per_sec"].as_f64().unwrap() > 0.0, "{name}"),
                 "outcomes" => assert!(!metrics["outcomes"].as_object().unwrap().is_empty(), "{name}"),
