@@ -17,6 +17,7 @@ pub mod project;
 pub mod run;
 pub mod scenario;
 pub mod shell;
+pub mod stats;
 pub mod timefmt;
 pub mod validate;
 pub mod yaml_loc;
