@@ -79,6 +79,7 @@ pub fn prepare_tree(sh: &Shell, source: &Source, id: &SourceId, cache: &Path) ->
             if !tree.join(".git").exists() {
                 fs::create_dir_all(&home)?;
                 cmd!(sh, "git clone --quiet --shared --no-checkout {repo} {tree}").run()?;
+                no_background_git(sh, &tree)?;
             }
             let commit = id.identity.trim_start_matches("git:");
             cmd!(sh, "git -C {tree} tag -f {PRISTINE_TAG} {commit}").quiet().ignore_stdout().run()?;
@@ -94,6 +95,22 @@ pub fn prepare_tree(sh: &Shell, source: &Source, id: &SourceId, cache: &Path) ->
 pub fn reset(sh: &Shell, tree: &Path) -> Result<()> {
     cmd!(sh, "git -C {tree} checkout --quiet --force --detach {PRISTINE_TAG}").quiet().run()?;
     cmd!(sh, "git -C {tree} clean -fdxq").quiet().run()?;
+    Ok(())
+}
+
+/// `git init` for a cache tree, without background maintenance.
+fn init_repo(sh: &Shell, dir: &Path) -> Result<()> {
+    cmd!(sh, "git -C {dir} init --quiet --initial-branch=modrig").quiet().run()?;
+    no_background_git(sh, dir)
+}
+
+/// Committing 90,000 files makes git start `gc --auto` in the background,
+/// which locks HEAD while it works; a checkout of ours then fails, and a gc
+/// whose repository is moved (the import renames it into place) dies and
+/// leaves HEAD.lock behind for good. The cache's trees never need gc.
+fn no_background_git(sh: &Shell, dir: &Path) -> Result<()> {
+    cmd!(sh, "git -C {dir} config gc.auto 0").quiet().run()?;
+    cmd!(sh, "git -C {dir} config maintenance.auto false").quiet().run()?;
     Ok(())
 }
 
@@ -132,7 +149,7 @@ fn import_tarball(sh: &Shell, tarball: &Path, home: &Path) -> Result<()> {
             tarball.display()
         );
     }
-    cmd!(sh, "git -C {root} init --quiet --initial-branch=modrig").quiet().run()?;
+    init_repo(sh, &root)?;
     let message = format!("modrig: import {}", tarball.display());
     git_commit_all(sh, &root, &message)?;
     fs::create_dir_all(home)?;
@@ -210,7 +227,7 @@ fn sync_directory(sh: &Shell, dir: &Path, home: &Path, identity: &str) -> Result
         fs::remove_file(tree.join(rel)).ok();
     }
     if !tree.join(".git").is_dir() {
-        cmd!(sh, "git -C {tree} init --quiet --initial-branch=modrig").quiet().run()?;
+        init_repo(sh, &tree)?;
     }
     git_commit_all(sh, &tree, &format!("modrig: sync {}", dir.display()))?;
     fs::write(&listing_file, serde_json::to_vec(&current)?)?;
