@@ -192,26 +192,7 @@ static int hog_control_show(struct seq_file *m, void *v)
 static ssize_t hog_control_write(struct file *file, const char __user *ubuf,
 				 size_t count, loff_t *ppos)
 {
-	char buf[16];
-	int ret;
-
-	if (count >= sizeof(buf))
-		return -EINVAL;
-	if (copy_from_user(buf, ubuf, count))
-		return -EFAULT;
-	buf[count] = '\0';
-
-	ret = mutex_lock_interruptible(&hog_lock);
-	if (ret)
-		return ret;
-	if (sysfs_streq(buf, "start"))
-		ret = hog_start();
-	else if (sysfs_streq(buf, "stop"))
-		hog_stop();
-	else
-		ret = -EINVAL;
-	mutex_unlock(&hog_lock);
-	return ret ?: count;
+	return modrig_control_write(ubuf, count, &hog_lock, hog_start, hog_stop);
 }
 
 DEFINE_SHOW_STORE_ATTRIBUTE(hog_control);

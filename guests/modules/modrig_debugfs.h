@@ -18,6 +18,9 @@
 
 #include <linux/debugfs.h>
 #include <linux/err.h>
+#include <linux/mutex.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
 
 #define MODRIG_DEBUGFS_TOP "modrig"
 
@@ -46,6 +49,53 @@ static inline struct dentry *modrig_debugfs_create_dir(const char *name)
 	dir = debugfs_create_dir(name, top);
 	dput(top);
 	return dir;
+}
+
+/*
+ * modrig_get_word() - copy a short word written to a control file
+ *
+ * Copies @count bytes from @ubuf into @buf (of @len bytes) and terminates
+ * it; a trailing newline stays for sysfs_streq() to ignore. Returns 0,
+ * -EINVAL when the word does not fit, or -EFAULT.
+ */
+static inline int modrig_get_word(const char __user *ubuf, size_t count,
+				  char *buf, size_t len)
+{
+	if (count >= len)
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, count))
+		return -EFAULT;
+	buf[count] = '\0';
+	return 0;
+}
+
+/*
+ * modrig_control_write() - the `control` file of every stress module
+ *
+ * Under @lock, "start" calls @start (its error is returned) and "stop"
+ * calls @stop; any other word is -EINVAL. Returns @count on success.
+ */
+static inline ssize_t modrig_control_write(const char __user *ubuf,
+					   size_t count, struct mutex *lock,
+					   int (*start)(void),
+					   void (*stop)(void))
+{
+	char buf[16];
+	int ret = modrig_get_word(ubuf, count, buf, sizeof(buf));
+
+	if (ret)
+		return ret;
+	ret = mutex_lock_interruptible(lock);
+	if (ret)
+		return ret;
+	if (sysfs_streq(buf, "start"))
+		ret = start();
+	else if (sysfs_streq(buf, "stop"))
+		stop();
+	else
+		ret = -EINVAL;
+	mutex_unlock(lock);
+	return ret ?: count;
 }
 
 #endif /* MODRIG_DEBUGFS_H */

@@ -461,26 +461,7 @@ static int hammer_control_show(struct seq_file *m, void *v)
 static ssize_t hammer_control_write(struct file *file, const char __user *ubuf,
 				    size_t count, loff_t *ppos)
 {
-	char buf[16];
-	int ret;
-
-	if (count >= sizeof(buf))
-		return -EINVAL;
-	if (copy_from_user(buf, ubuf, count))
-		return -EFAULT;
-	buf[count] = '\0';
-
-	ret = mutex_lock_interruptible(&hammer_lock);
-	if (ret)
-		return ret;
-	if (sysfs_streq(buf, "start"))
-		ret = hammer_start();
-	else if (sysfs_streq(buf, "stop"))
-		hammer_stop();
-	else
-		ret = -EINVAL;
-	mutex_unlock(&hammer_lock);
-	return ret ?: count;
+	return modrig_control_write(ubuf, count, &hammer_lock, hammer_start, hammer_stop);
 }
 
 DEFINE_SHOW_STORE_ATTRIBUTE(hammer_control);

@@ -388,17 +388,6 @@ fail:
 }
 
 /* Parses "word\n" written to a control file into @buf. */
-static int sampler_get_word(const char __user *ubuf, size_t count, char *buf,
-			    size_t len)
-{
-	if (count >= len)
-		return -EINVAL;
-	if (copy_from_user(buf, ubuf, count))
-		return -EFAULT;
-	buf[count] = '\0';
-	return 0;
-}
-
 static int sampler_control_show(struct seq_file *m, void *v)
 {
 	int ret = mutex_lock_interruptible(&sampler_lock);
@@ -413,22 +402,7 @@ static int sampler_control_show(struct seq_file *m, void *v)
 static ssize_t sampler_control_write(struct file *file, const char __user *ubuf,
 				     size_t count, loff_t *ppos)
 {
-	char buf[16];
-	int ret = sampler_get_word(ubuf, count, buf, sizeof(buf));
-
-	if (ret)
-		return ret;
-	ret = mutex_lock_interruptible(&sampler_lock);
-	if (ret)
-		return ret;
-	if (sysfs_streq(buf, "start"))
-		ret = sampler_start();
-	else if (sysfs_streq(buf, "stop"))
-		sampler_stop();
-	else
-		ret = -EINVAL;
-	mutex_unlock(&sampler_lock);
-	return ret ?: count;
+	return modrig_control_write(ubuf, count, &sampler_lock, sampler_start, sampler_stop);
 }
 
 DEFINE_SHOW_STORE_ATTRIBUTE(sampler_control);
@@ -439,7 +413,7 @@ static ssize_t sampler_reset_write(const char __user *ubuf, size_t count,
 {
 	char buf[16];
 	unsigned int cpu;
-	int ret = sampler_get_word(ubuf, count, buf, sizeof(buf));
+	int ret = modrig_get_word(ubuf, count, buf, sizeof(buf));
 
 	if (ret)
 		return ret;

@@ -252,26 +252,7 @@ static int churn_control_show(struct seq_file *m, void *v)
 static ssize_t churn_control_write(struct file *file, const char __user *ubuf,
 				   size_t count, loff_t *ppos)
 {
-	char buf[16];
-	int ret;
-
-	if (count >= sizeof(buf))
-		return -EINVAL;
-	if (copy_from_user(buf, ubuf, count))
-		return -EFAULT;
-	buf[count] = '\0';
-
-	ret = mutex_lock_interruptible(&churn_lock);
-	if (ret)
-		return ret;
-	if (sysfs_streq(buf, "start"))
-		ret = churn_start();
-	else if (sysfs_streq(buf, "stop"))
-		churn_stop();
-	else
-		ret = -EINVAL;
-	mutex_unlock(&churn_lock);
-	return ret ?: count;
+	return modrig_control_write(ubuf, count, &churn_lock, churn_start, churn_stop);
 }
 
 DEFINE_SHOW_STORE_ATTRIBUTE(churn_control);
