@@ -6,6 +6,7 @@ pub mod bench;
 pub mod ci;
 pub mod classify;
 pub mod diag;
+pub mod diff;
 pub mod doctor;
 pub mod errno;
 pub mod fsutil;

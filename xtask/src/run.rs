@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
 use crate::classify::EventClass;
@@ -200,7 +200,7 @@ impl Plan {
 }
 
 /// `verdict.json` of a run directory.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
     pub schema: u32,
     pub verdict: Verdict,

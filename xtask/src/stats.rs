@@ -129,7 +129,7 @@ impl XorShift {
 }
 
 /// What changed from baseline to candidate for one metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Change {
     Improved,
@@ -140,6 +140,7 @@ pub enum Change {
 
 /// When a difference counts.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Thresholds {
     /// Significance level of the Mann–Whitney test.
     pub alpha: f64,

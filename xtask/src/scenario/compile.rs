@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use modrig_proto::{Branch, Event, EventKind, Program, Step as AgentStep, UnloadFlags};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Cpus, Final, HammerAction, HogAction, LoopBound, Outcome, ReadCheck, SamplerAction, Scenario, Step};
 
@@ -225,7 +225,7 @@ fn final_steps(expect: &Final, roles: &mut Vec<Role>) -> Vec<AgentStep> {
 }
 
 /// What a scenario's run measured.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// `delete_module` durations, ns, in event order.
     pub unload_latency_ns: Vec<u64>,
