@@ -25,6 +25,21 @@ pub enum BenchCommand {
     Build(BenchBuildArgs),
     /// Boot-to-agent-ready over repeated boots, and where the time goes
     Boot(BenchBootArgs),
+    /// The default matrix cold (empty cache) and warm, and where the time goes
+    Matrix(BenchMatrixArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchMatrixArgs {
+    /// Cache for the benchmark (default: target/bench-matrix-cache); emptied first
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Matrix file
+    #[arg(long, value_name = "FILE", default_value_os_t = project::default_matrix())]
+    pub matrix: PathBuf,
+    /// Skip the cold run (reuse the benchmark cache as it is)
+    #[arg(long)]
+    pub warm_only: bool,
 }
 
 #[derive(Debug, Args)]
@@ -51,6 +66,7 @@ impl BenchCommand {
         match self {
             BenchCommand::Build(args) => bench_build(sh, &args),
             BenchCommand::Boot(args) => bench_boot(sh, &args),
+            BenchCommand::Matrix(args) => bench_matrix(&args),
         }
     }
 }
@@ -289,4 +305,63 @@ pub fn median(values: &[f64]) -> f64 {
     } else {
         (sorted[mid - 1] + sorted[mid]) / 2.0
     }
+}
+
+/// Runs `cargo xtask matrix` twice as a user would, on a cache emptied
+/// first (cold: source import, kernel builds, ccache fill) and then on the
+/// same cache (warm), and prints where the time went from each run's
+/// `timing.json`.
+fn bench_matrix(args: &BenchMatrixArgs) -> Result<()> {
+    use crate::matrix::runner::{Timing, TIMING};
+    let cache = match &args.cache_dir {
+        Some(dir) => project::absolute(dir)?,
+        None => project::root().join("target/bench-matrix-cache"),
+    };
+    let results = project::root().join("target/bench-matrix-results");
+    if !args.warm_only {
+        let _ = fs::remove_dir_all(&cache);
+    }
+    let _ = fs::remove_dir_all(&results);
+    let exe = std::env::current_exe().context("cannot find the xtask binary")?;
+    let mut rows = Vec::new();
+    let runs: &[&str] = if args.warm_only { &["warm"] } else { &["cold", "warm"] };
+    for (i, what) in runs.iter().enumerate() {
+        let out = results.join(format!("{i}-{what}"));
+        eprintln!("bench matrix: {what} run (cache {})", cache.display());
+        let started = Instant::now();
+        let status = std::process::Command::new(&exe)
+            .args(["matrix", "--matrix"])
+            .arg(&args.matrix)
+            .arg("--results")
+            .arg(&out)
+            .env(project::CACHE_DIR_ENV, &cache)
+            .status()
+            .context("cannot run cargo xtask matrix")?;
+        let wall = started.elapsed().as_secs_f64();
+        if !matches!(status.code(), Some(0 | 20 | 13)) {
+            bail!("the {what} matrix run failed ({status})");
+        }
+        let run = fs::read_dir(&out)?.next().context("the matrix run left no run directory")??.path();
+        let timing: Timing = serde_json::from_slice(&fs::read(run.join(TIMING))?)
+            .with_context(|| format!("cannot read {}", run.join(TIMING).display()))?;
+        rows.push((what.to_string(), wall, timing, status.code().unwrap_or(-1)));
+    }
+    println!("bench matrix ({}; {} host cores)", args.matrix.display(), crate::matrix::runner::host_cores());
+    println!(
+        "{:<6} {:>9} {:>20} {:>20} {:>20} {:>6} {:>5}",
+        "run", "wall", "build", "boot", "scenarios", "cells", "exit"
+    );
+    for (what, wall, t, code) in rows {
+        let share = |s: f64| format!("{s:.0} s ({:.0} %)", 100.0 * s / t.total_s.max(1e-9));
+        println!(
+            "{what:<6} {:>7.0} s {:>20} {:>20} {:>20} {:>6} {code:>5}",
+            wall,
+            share(t.build_s),
+            share(t.boot_s),
+            share(t.scenarios_s),
+            t.cells_run
+        );
+    }
+    println!("targets: cold <= 1200 s, warm <= 300 s on a 2-core host without KVM");
+    Ok(())
 }

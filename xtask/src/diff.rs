@@ -252,8 +252,17 @@ const METRICS: [MetricDef; 6] = [
         higher_is_better: true,
         samples: |m| m.refcount_ops_per_sec.iter().map(|&(_, ops)| ops as f64).collect(),
     },
-    MetricDef { name: "cycles_per_sec", unit: "/s", higher_is_better: true, samples: |m| m.cycles_per_sec.into_iter().collect() },
+    MetricDef {
+        name: "cycles_per_sec",
+        unit: "/s",
+        higher_is_better: true,
+        samples: |m| m.cycles_per_sec.into_iter().collect(),
+    },
 ];
+
+/// Every metric name a comparison can have (for validating the matrix file).
+pub const METRIC_NAMES: [&str; 6] =
+    ["stall_other_cpus", "stall_other_cpus_thread", "unload_latency", "load_latency", "refcount_ops", "cycles_per_sec"];
 
 /// Compares `candidate` with `baseline`.
 pub fn diff(baseline: &Side<'_>, candidate: &Side<'_>, runs: Vec<String>, config: &DiffConfig) -> Summary {
@@ -272,9 +281,7 @@ pub fn diff(baseline: &Side<'_>, candidate: &Side<'_>, runs: Vec<String>, config
         findings.extend(correctness(scenario, *vcpus, base, cand));
         let (base_metrics, cand_metrics) = (finished(base), finished(cand));
         for def in &METRICS {
-            let pool = |ms: &[&Metrics]| -> Vec<f64> {
-                ms.iter().flat_map(|m| (def.samples)(m)).collect()
-            };
+            let pool = |ms: &[&Metrics]| -> Vec<f64> { ms.iter().flat_map(|m| (def.samples)(m)).collect() };
             let (b, c) = (pool(&base_metrics), pool(&cand_metrics));
             if b.is_empty() && c.is_empty() {
                 continue;
@@ -332,6 +339,48 @@ fn finished<'a>(cells: &[&'a CellResult]) -> Vec<&'a Metrics> {
     cells.iter().filter(|c| c.record.verdict == Verdict::Pass).filter_map(|c| c.record.metrics.as_ref()).collect()
 }
 
+impl Summary {
+    /// Records planned cells that never finished (an interrupted run, a
+    /// shard not merged in): the comparison is then incomplete.
+    pub fn note_missing(&mut self, missing: &[CellKey]) {
+        for key in missing {
+            self.findings.push(Finding {
+                kind: FindingKind::Missing,
+                scenario: key.scenario.clone(),
+                vcpus: key.vcpus,
+                detail: format!(
+                    "cell {} has no verdict (not run, or interrupted): finish it with --resume",
+                    key.rel_dir()
+                ),
+                cell: Some(key.rel_dir()),
+                console_log: None,
+                excerpt: None,
+            });
+        }
+        if !missing.is_empty() && self.status == Status::Clean {
+            self.status = Status::Infra;
+        }
+    }
+
+    /// Makes log paths relative to `base` (where the reports are written),
+    /// so a run directory can be moved or published as a whole.
+    pub fn relativize(&mut self, base: &std::path::Path) {
+        let rel = |p: &mut PathBuf| {
+            if let Ok(stripped) = p.strip_prefix(base) {
+                *p = stripped.to_path_buf();
+            }
+        };
+        for cell in &mut self.cells {
+            rel(&mut cell.console_log);
+        }
+        for finding in &mut self.findings {
+            if let Some(p) = &mut finding.console_log {
+                rel(p);
+            }
+        }
+    }
+}
+
 fn change_rank(c: &Comparison) -> u8 {
     match (c.change, c.expected.is_some()) {
         (Change::Regressed, false) => 0,
@@ -356,17 +405,13 @@ fn compare(scenario: &str, vcpus: u32, def: &MetricDef, b: Vec<f64>, c: Vec<f64>
     let ci95 = stats::ratio_of_medians_ci(&baseline.samples, &candidate.samples, BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED);
     let p_value = stats::mann_whitney_u(&baseline.samples, &candidate.samples).map(|r| r.p);
     let change = match (p_value, ci95) {
-        (Some(p), Some(ci)) => {
-            stats::judge(p, ci, (baseline.n, candidate.n), def.higher_is_better, &config.thresholds)
-        }
+        (Some(p), Some(ci)) => stats::judge(p, ci, (baseline.n, candidate.n), def.higher_is_better, &config.thresholds),
         _ => Change::Inconclusive,
     };
     let expected = config
         .expected
         .iter()
-        .find(|e| {
-            e.metric == def.name && e.change == change && e.scenario.as_deref().is_none_or(|s| s == scenario)
-        })
+        .find(|e| e.metric == def.name && e.change == change && e.scenario.as_deref().is_none_or(|s| s == scenario))
         .map(|e| e.why.clone());
     Comparison {
         scenario: scenario.to_string(),
@@ -387,12 +432,7 @@ fn compare(scenario: &str, vcpus: u32, def: &MetricDef, b: Vec<f64>, c: Vec<f64>
 /// The kernel-log classes of a cell that are the kernel's (the TCG
 /// code-patching flake is the rig's and makes the cell INFRA instead).
 fn classes(cell: &CellResult) -> BTreeSet<EventClass> {
-    cell.record
-        .kernel_events
-        .iter()
-        .map(|e| e.class)
-        .filter(|c| *c != EventClass::TcgCodePatchingCrash)
-        .collect()
+    cell.record.kernel_events.iter().map(|e| e.class).filter(|c| *c != EventClass::TcgCodePatchingCrash).collect()
 }
 
 /// Verdict changes and new event classes for one scenario × vCPUs.

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod ci;
 pub mod classify;
+pub mod compare;
 pub mod diag;
 pub mod diff;
 pub mod doctor;
@@ -15,6 +16,8 @@ pub mod kernel;
 pub mod matrix;
 pub mod programs;
 pub mod project;
+pub mod report;
+pub mod results;
 pub mod run;
 pub mod scenario;
 pub mod shell;

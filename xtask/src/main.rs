@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use xshell::Shell;
 
 use xtask::guest::verdict::Verdict;
-use xtask::{bench, ci, doctor, kernel, project, run, shell, validate};
+use xtask::{bench, ci, compare, doctor, kernel, matrix, project, run, shell, validate};
 
 /// modrig: build baseline and patched kernels, boot them under QEMU, race
 /// module load/unload against refcount traffic, and diff what changed.
@@ -26,14 +26,16 @@ enum Command {
     Kernel(kernel::KernelCommand),
     /// Run one scenario on one variant in a QEMU guest; exit code = verdict
     Run(run::RunArgs),
-    /// Run the whole matrix (variants x scenarios x vCPUs x repetitions) and report (not yet)
-    Matrix,
+    /// Run the whole matrix (variants x scenarios x vCPUs x repetitions), diff and report
+    Matrix(matrix::runner::MatrixArgs),
     /// Check scenario files (and the matrix file) for errors, without booting anything
     Validate(validate::ValidateArgs),
-    /// Re-render the report of a finished run (not yet)
-    Report,
-    /// Compare two runs (not yet)
-    Diff,
+    /// Re-render the reports of a matrix run from its stored results
+    Report(compare::ReportArgs),
+    /// Compare two runs (e.g. yesterday's candidate with today's)
+    Diff(compare::DiffArgs),
+    /// Join the run directories of matrix shards into one run and report it
+    Merge(compare::MergeArgs),
     /// Find the commit that broke module unload with git bisect (not yet)
     Bisect,
     /// Open an interactive console in a guest with the stress modules
@@ -57,10 +59,11 @@ fn main() -> ExitCode {
             Command::Kernel(command) => done(command.run(&sh)),
             Command::Bench(command) => done(command.run(&sh)),
             Command::Ci(args) => done(args.run(&sh)),
-            Command::Matrix => done(not_yet("matrix")),
+            Command::Matrix(args) => args.run(&sh),
             Command::Validate(args) => done(args.run()),
-            Command::Report => done(not_yet("report")),
-            Command::Diff => done(not_yet("diff")),
+            Command::Report(args) => args.run(),
+            Command::Diff(args) => args.run(),
+            Command::Merge(args) => args.run(),
             Command::Bisect => done(not_yet("bisect")),
             Command::Shell(args) => done(args.run(&sh)),
         }

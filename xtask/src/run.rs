@@ -27,7 +27,7 @@ use crate::{doctor, errno, project, timefmt};
 use modrig_proto::Program;
 
 /// What every guest-booting command needs: which kernel, how many vCPUs,
-/// which accelerator, which cache.
+/// and the host settings.
 #[derive(Debug, Clone, Args)]
 pub struct GuestArgs {
     /// Variant to boot (default: the matrix's first variant)
@@ -36,6 +36,13 @@ pub struct GuestArgs {
     /// Number of vCPUs (default: the scenario's, else 2)
     #[arg(long)]
     pub vcpus: Option<u32>,
+    #[command(flatten)]
+    pub host: HostArgs,
+}
+
+/// Settings of the host side that every guest of a command shares.
+#[derive(Debug, Clone, Args)]
+pub struct HostArgs {
     /// Guest memory in MiB
     #[arg(long, default_value_t = 256)]
     pub memory: u32,
@@ -54,6 +61,7 @@ pub struct GuestArgs {
 }
 
 /// A kernel with its guest image, ready to boot.
+#[derive(Debug, Clone)]
 pub struct Prepared {
     pub kernel: BuiltKernel,
     pub initrd: PathBuf,
@@ -62,31 +70,50 @@ pub struct Prepared {
     pub memory_mib: u32,
 }
 
+/// Facts about the host a set of prepared guests runs on (for manifests).
+#[derive(Debug, Clone)]
+pub struct HostFacts {
+    pub host_kernel: String,
+    pub qemu_version: String,
+}
+
 /// Builds (or finds) the kernel, its modules, the agent and the initramfs,
 /// and decides the accelerator. `default_vcpus` applies without `--vcpus`.
 pub fn prepare(sh: &Shell, args: &GuestArgs, default_vcpus: u32) -> Result<Prepared> {
+    let (mut all, _) = prepare_variants(sh, &args.host, &args.variant.iter().cloned().collect::<Vec<_>>())?;
+    let mut prepared = all.drain(..).next().context("the matrix has no variants")?;
+    prepared.vcpus = args.vcpus.unwrap_or(default_vcpus);
+    Ok(prepared)
+}
+
+/// [`prepare`] for several variants (all of the matrix's when `variants` is
+/// empty), in the order given, deciding the accelerator once. Their `vcpus`
+/// is 2 until the caller sets it.
+pub fn prepare_variants(sh: &Shell, args: &HostArgs, variants: &[String]) -> Result<(Vec<Prepared>, HostFacts)> {
     reaper::install_signal_handler()?;
     doctor::ensure_host(sh, doctor::Needs::Everything, args.no_install)?;
     let build_args = BuildArgs {
-        variants: args.variant.iter().cloned().collect(),
+        variants: variants.to_vec(),
         matrix: args.matrix.clone(),
         cache_dir: args.cache_dir.clone(),
         json: false,
         no_install: args.no_install,
     };
-    let kernel = kernel::build_all(sh, &build_args)?.into_iter().next().context("the matrix has no variants")?;
+    let kernels = kernel::build_all(sh, &build_args)?;
+    let first = kernels.first().context("the matrix has no variants")?;
     let agent = image::build_agent(sh)?;
-    let initrd = image::initramfs_for(&kernel, &agent)?;
     let cache = project::cache_dir(args.cache_dir.as_deref())?;
     let qemu_version = cmd!(sh, "qemu-system-x86_64 --version").quiet().read().unwrap_or_default();
-    let host_release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let host = format!("{} | {}", host_release.trim(), qemu_version.lines().next().unwrap_or(""));
+    let qemu_version = qemu_version.lines().next().unwrap_or("").to_string();
+    let host_kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    let host = format!("{host_kernel} | {qemu_version}");
+    let first_initrd = image::initramfs_for(first, &agent)?;
     let accel = accel::resolve(args.accel, &cache, &host, || {
         let probe_dir = cache.join("accel-probe");
         let program = modrig_proto::Program { steps: vec![] };
         let outcome = runner::run(&RunSpec {
-            bzimage: &kernel.bzimage,
-            initrd: &initrd,
+            bzimage: &first.bzimage,
+            initrd: &first_initrd,
             accel: Accel::Kvm,
             vcpus: 1,
             memory_mib: args.memory,
@@ -98,7 +125,12 @@ pub fn prepare(sh: &Shell, args: &GuestArgs, default_vcpus: u32) -> Result<Prepa
         })?;
         Ok(outcome.boot_to_ready.is_some())
     })?;
-    Ok(Prepared { kernel, initrd, accel, vcpus: args.vcpus.unwrap_or(default_vcpus), memory_mib: args.memory })
+    let mut prepared = Vec::new();
+    for kernel in kernels {
+        let initrd = image::initramfs_for(&kernel, &agent)?;
+        prepared.push(Prepared { kernel, initrd, accel: accel.clone(), vcpus: 2, memory_mib: args.memory });
+    }
+    Ok((prepared, HostFacts { host_kernel, qemu_version }))
 }
 
 #[derive(Debug, Args)]

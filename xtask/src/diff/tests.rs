@@ -1,0 +1,164 @@
+use super::*;
+use crate::classify::KernelEvent;
+use crate::guest::accel::AccelDecision;
+use crate::guest::qemu::Accel;
+use crate::guest::verdict::RunEnd;
+
+fn cell(variant: &str, scenario: &str, vcpus: u32, verdict: Verdict, stall_ms: &[f64]) -> CellResult {
+    let metrics =
+        Metrics { stall_other_cpus_ns: stall_ms.iter().map(|ms| (ms * 1e6) as u64).collect(), ..Metrics::default() };
+    CellResult {
+        key: CellKey { variant: variant.into(), scenario: scenario.into(), vcpus, rep: 1 },
+        record: RunRecord {
+            schema: 1,
+            verdict,
+            reasons: vec![],
+            scenario: scenario.into(),
+            variant: variant.into(),
+            kernel_key: "k".into(),
+            kernel_release: "6.12".into(),
+            vcpus,
+            accel: AccelDecision { accel: Accel::Tcg, how: "test".into() },
+            end: RunEnd::Done,
+            boot_to_init_ms: None,
+            boot_to_ready_ms: None,
+            wall_ms: 1000.0,
+            kernel_events: vec![],
+            metrics: Some(metrics),
+            console_log: format!("/r/cells/{variant}/{scenario}/{vcpus}cpu-r1/console.log").into(),
+            events_log: "/r/events.jsonl".into(),
+        },
+    }
+}
+
+fn event(class: EventClass, title: &str) -> KernelEvent {
+    KernelEvent {
+        class,
+        title: title.into(),
+        excerpt: format!("[    1.0] {title}\n[    1.0] Call Trace:"),
+        first_line: 10,
+        last_line: 11,
+        cpu: Some(1),
+        pid: None,
+        task: None,
+    }
+}
+
+fn spread(center: f64, n: usize) -> Vec<f64> {
+    (0..n).map(|i| center * (0.8 + 0.4 * i as f64 / n as f64)).collect()
+}
+
+fn run(base: &[CellResult], cand: &[CellResult], config: &DiffConfig) -> Summary {
+    diff(
+        &Side { label: "stop-machine".into(), cells: base.iter().collect() },
+        &Side { label: "upstream".into(), cells: cand.iter().collect() },
+        vec!["r".into()],
+        config,
+    )
+}
+
+#[test]
+fn metric_names_list_every_metric() {
+    let names: Vec<&str> = METRICS.iter().map(|d| d.name).collect();
+    assert_eq!(names, METRIC_NAMES);
+}
+
+#[test]
+fn a_much_smaller_stall_is_an_improvement_and_the_run_is_clean() {
+    let base = [cell("stop-machine", "unload-noise", 4, Verdict::Pass, &spread(4.0, 100))];
+    let cand = [cell("upstream", "unload-noise", 4, Verdict::Pass, &spread(0.25, 100))];
+    let s = run(&base, &cand, &DiffConfig::default());
+    assert_eq!(s.status, Status::Clean);
+    assert!(s.findings.is_empty(), "{:?}", s.findings);
+    let c = &s.comparisons[0];
+    assert_eq!((c.metric.as_str(), c.change), ("stall_other_cpus", Change::Improved));
+    assert!((c.ratio.unwrap() - 0.0625).abs() < 1e-9);
+    assert!(c.p_value.unwrap() < 1e-20);
+    assert_eq!((c.baseline.n, c.candidate.n), (100, 100));
+    assert_eq!(s.comparisons.len(), 1, "only metrics with samples are compared");
+}
+
+#[test]
+fn a_worse_metric_is_a_regression_unless_expected() {
+    let base = [cell("stop-machine", "s", 2, Verdict::Pass, &spread(1.0, 50))];
+    let cand = [cell("upstream", "s", 2, Verdict::Pass, &spread(2.0, 50))];
+    let s = run(&base, &cand, &DiffConfig::default());
+    assert_eq!(s.status, Status::Regressed);
+    assert!(s.comparisons[0].is_regression());
+    let expected = DiffConfig {
+        expected: vec![ExpectedChange {
+            scenario: None,
+            metric: "stall_other_cpus".into(),
+            change: Change::Regressed,
+            why: "because".into(),
+        }],
+        ..DiffConfig::default()
+    };
+    let s = run(&base, &cand, &expected);
+    assert_eq!(s.status, Status::Clean);
+    assert_eq!(s.comparisons[0].expected.as_deref(), Some("because"));
+    // An expectation for another scenario does not excuse this one.
+    let other = DiffConfig {
+        expected: vec![ExpectedChange { scenario: Some("t".into()), ..expected.expected[0].clone() }],
+        ..DiffConfig::default()
+    };
+    assert_eq!(run(&base, &cand, &other).status, Status::Regressed);
+}
+
+#[test]
+fn pass_to_panic_is_a_regression_with_the_evidence_first() {
+    let base = [cell("stop-machine", "s", 2, Verdict::Pass, &[]), cell("stop-machine", "t", 2, Verdict::Pass, &[])];
+    let mut bad = cell("upstream", "s", 2, Verdict::Panic, &[]);
+    bad.record.kernel_events = vec![event(EventClass::Bug, "kernel BUG at kernel/module/main.c:156!")];
+    let cand = [bad, cell("upstream", "t", 2, Verdict::Pass, &[])];
+    let s = run(&base, &cand, &DiffConfig::default());
+    assert_eq!(s.status, Status::Regressed);
+    assert_eq!(s.findings[0].kind, FindingKind::VerdictChanged);
+    assert_eq!(s.findings[0].detail, "PASS in all 1 baseline cells, PANIC in 1 of 1 candidate cells");
+    assert!(s.findings[0].excerpt.as_ref().unwrap().contains("kernel BUG at kernel/module/main.c:156!"));
+    assert_eq!(s.findings[0].cell.as_deref(), Some("upstream/s/2cpu-r1"));
+    assert_eq!(s.findings[1].kind, FindingKind::NewEventClass);
+    assert!(s.findings[1].detail.starts_with("`bug` in the candidate, never in the baseline"));
+    assert_eq!(s.findings.len(), 2);
+}
+
+#[test]
+fn an_event_class_on_both_sides_is_not_new_and_fixes_are_not_regressions() {
+    let mut b = cell("stop-machine", "w", 2, Verdict::Fail, &[]);
+    b.record.kernel_events = vec![event(EventClass::Warning, "WARNING: CPU: 1 PID: 9 at x.c:1")];
+    b.record.reasons = vec!["step 3: expected ok, got EBUSY".into()];
+    let mut c = cell("upstream", "w", 2, Verdict::Pass, &[]);
+    c.record.kernel_events = vec![event(EventClass::Warning, "WARNING: CPU: 0 PID: 7 at x.c:1")];
+    let s = run(&[b], &[c], &DiffConfig::default());
+    assert_eq!(s.status, Status::Clean);
+    assert_eq!(s.findings.len(), 1);
+    assert_eq!(s.findings[0].kind, FindingKind::Fixed);
+}
+
+#[test]
+fn infra_cells_and_missing_sides_make_the_comparison_incomplete() {
+    let base = [cell("stop-machine", "s", 2, Verdict::Pass, &[])];
+    let cand = [cell("upstream", "s", 2, Verdict::Infra, &[])];
+    let s = run(&base, &cand, &DiffConfig::default());
+    assert_eq!(s.status, Status::Infra);
+    assert_eq!(s.findings[0].kind, FindingKind::Missing);
+    assert_eq!(Status::Infra.exit_code(), 13);
+
+    let pass = [cell("upstream", "s", 2, Verdict::Pass, &[])];
+    let mut s = run(&base, &pass, &DiffConfig::default());
+    assert_eq!(s.status, Status::Clean);
+    s.note_missing(&[CellKey { variant: "upstream".into(), scenario: "s".into(), vcpus: 4, rep: 1 }]);
+    assert_eq!(s.status, Status::Infra);
+    s.relativize(std::path::Path::new("/r"));
+    assert_eq!(s.cells[0].console_log, PathBuf::from("cells/stop-machine/s/2cpu-r1/console.log"));
+}
+
+#[test]
+fn metrics_of_failed_cells_are_left_out() {
+    let base = [cell("stop-machine", "s", 2, Verdict::Pass, &spread(1.0, 20))];
+    let cand = [cell("upstream", "s", 2, Verdict::Hang, &spread(9.0, 20))];
+    let s = run(&base, &cand, &DiffConfig::default());
+    let c = &s.comparisons[0];
+    assert_eq!((c.baseline.n, c.candidate.n, c.change), (20, 0, Change::Inconclusive));
+    assert_eq!(s.status, Status::Regressed, "the HANG itself is the regression");
+}

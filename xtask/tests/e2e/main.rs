@@ -5,6 +5,7 @@
 
 mod guest_runs;
 mod kernel_build;
+mod matrix_runs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

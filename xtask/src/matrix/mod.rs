@@ -1,9 +1,14 @@
-//! The matrix file: which kernel variants exist (and, as later parts land,
-//! which scenarios, vCPU counts and repetitions run against them).
+//! The matrix file: which kernel variants exist, which of them is the
+//! baseline and which the candidate, and which scenarios, vCPU counts and
+//! repetitions `cargo xtask matrix` runs against them, with the thresholds
+//! and expected changes of the diff.
 //!
 //! Parsing is pure: text in, validated [`Matrix`] or located errors out. The
 //! only outside fact it needs, whether a path exists, comes in as a closure so
 //! tests can supply it.
+
+pub mod plan;
+pub mod runner;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,15 +16,32 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::diag::{Located, LocatedErrors};
+use crate::diff::{DiffConfig, ExpectedChange};
 use crate::project;
+use crate::stats::Thresholds;
 use crate::yaml_loc::YamlIndex;
 
 /// A validated matrix file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Matrix {
     pub file: PathBuf,
     pub variants: Vec<Variant>,
+    /// The variant the candidate is compared with (default: the first).
+    pub baseline: Option<String>,
+    /// The variant under test (default: the second).
+    pub candidate: Option<String>,
+    /// Scenario files, in the order given.
+    pub scenarios: Vec<PathBuf>,
+    /// vCPU counts every scenario runs with (default: [2]).
+    pub vcpus: Vec<u32>,
+    /// Runs per variant × scenario × vCPUs (samples pool across them).
+    pub repetitions: u32,
+    pub diff: DiffConfig,
 }
+
+/// vCPU counts a guest may have: enough for the rig's 4-CPU scenarios on
+/// big hosts, few enough that a typo (`vcpus: [40]`) is caught.
+const MAX_VCPUS: u32 = 64;
 
 /// A kernel to build: source + ordered patch series + Kconfig fragments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +111,28 @@ impl Matrix {
 #[serde(deny_unknown_fields)]
 struct RawMatrix {
     variants: Vec<RawVariant>,
+    #[serde(default)]
+    baseline: Option<String>,
+    #[serde(default)]
+    candidate: Option<String>,
+    #[serde(default)]
+    scenarios: Vec<String>,
+    #[serde(default = "default_vcpus")]
+    vcpus: Vec<u32>,
+    #[serde(default = "default_repetitions")]
+    repetitions: u32,
+    #[serde(default)]
+    thresholds: Thresholds,
+    #[serde(default)]
+    expected_changes: Vec<ExpectedChange>,
+}
+
+fn default_vcpus() -> Vec<u32> {
+    vec![2]
+}
+
+fn default_repetitions() -> u32 {
+    1
 }
 
 #[derive(Deserialize)]
@@ -239,8 +283,73 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
             });
         }
     }
+    for (field, name) in [("baseline", &raw.baseline), ("candidate", &raw.candidate)] {
+        if let Some(name) = name {
+            if !raw.variants.iter().any(|v| &v.name == name) {
+                error(field, format!("`{field}: {name}` names no variant of this file"));
+            }
+        }
+    }
+    if raw.baseline.is_some() && raw.baseline == raw.candidate {
+        error("candidate", "the candidate must be a different variant from the baseline".to_string());
+    }
+    let mut scenarios = Vec::new();
+    for (i, name) in raw.scenarios.iter().enumerate() {
+        let path = scenario_path(cx.base_dir, name);
+        if !(cx.exists)(&path) {
+            error(
+                &format!("scenarios[{i}]"),
+                format!(
+                    "scenario `{name}` not found at {} (expected a scenario name next to the matrix file, or a path to a .yaml file)",
+                    path.display()
+                ),
+            );
+        }
+        scenarios.push(path);
+    }
+    if raw.vcpus.is_empty() {
+        error("vcpus", "`vcpus` is empty: expected a list of vCPU counts, e.g. [2, 4]".to_string());
+    }
+    for (i, &n) in raw.vcpus.iter().enumerate() {
+        if n == 0 || n > MAX_VCPUS {
+            error(&format!("vcpus[{i}]"), format!("{n} vCPUs: expected 1 to {MAX_VCPUS}"));
+        }
+    }
+    if raw.repetitions == 0 {
+        error("repetitions", "`repetitions` is 0: expected at least 1".to_string());
+    }
+    let th = raw.thresholds;
+    if !(th.alpha > 0.0 && th.alpha < 1.0) {
+        error("thresholds.alpha", format!("alpha {}: expected a significance level between 0 and 1", th.alpha));
+    }
+    if !(th.min_effect >= 0.0) {
+        error(
+            "thresholds.min_effect",
+            format!("min_effect {}: expected a relative change >= 0 (0.10 = 10 %)", th.min_effect),
+        );
+    }
+    for (i, e) in raw.expected_changes.iter().enumerate() {
+        if !crate::diff::METRIC_NAMES.contains(&e.metric.as_str()) {
+            error(
+                &format!("expected_changes[{i}].metric"),
+                format!("unknown metric `{}`: expected one of {}", e.metric, crate::diff::METRIC_NAMES.join(", ")),
+            );
+        }
+        if e.why.trim().is_empty() {
+            error(&format!("expected_changes[{i}].why"), "`why` is empty: say why this change is expected".to_string());
+        }
+    }
     if errors.is_empty() {
-        Ok(Matrix { file: file.to_path_buf(), variants })
+        Ok(Matrix {
+            file: file.to_path_buf(),
+            variants,
+            baseline: raw.baseline.clone(),
+            candidate: raw.candidate.clone(),
+            scenarios,
+            vcpus: raw.vcpus.clone(),
+            repetitions: raw.repetitions,
+            diff: DiffConfig { thresholds: raw.thresholds, expected: raw.expected_changes.clone() },
+        })
     } else {
         Err(LocatedErrors(errors))
     }
@@ -253,6 +362,16 @@ fn fragment_path(cx: &Context<'_>, name: &str) -> PathBuf {
         resolve(cx.base_dir, name)
     } else {
         cx.configs_dir.join(format!("{name}.config"))
+    }
+}
+
+/// A bare name is `<name>.yaml` next to the matrix file; anything with a
+/// slash or a `.yaml` suffix is a path relative to it.
+fn scenario_path(base: &Path, name: &str) -> PathBuf {
+    if name.contains('/') || name.ends_with(".yaml") {
+        resolve(base, name)
+    } else {
+        base.join(format!("{name}.yaml"))
     }
 }
 

@@ -1,0 +1,151 @@
+//! Which cells a matrix run has, in which order, and which of them a shard
+//! runs. Pure.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::diff::CellKey;
+
+/// A scenario as the planner needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedScenario {
+    pub name: String,
+    pub file: PathBuf,
+    /// It measures timing (asks for any metric but `outcomes`): its cells
+    /// run alone on the host, so neighbours cannot skew the numbers.
+    pub timing: bool,
+}
+
+/// One guest run of the matrix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cell {
+    pub key: CellKey,
+    pub timing: bool,
+}
+
+/// `--shard K/N`: the K-th (1-based) of N slices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub k: u32,
+    pub n: u32,
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let bad = || format!("`{text}`: expected K/N with 1 <= K <= N, e.g. 2/4");
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let (k, n): (u32, u32) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if k == 0 || n == 0 || k > n {
+            return Err(bad());
+        }
+        Ok(Shard { k, n })
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.k, self.n)
+    }
+}
+
+/// Every cell, ordered repetition by repetition, then scenario, vCPUs and
+/// variant: the variants of one comparison run back to back, so a slow
+/// drift of the host hits both sides alike, and an interrupted run has
+/// whole comparisons rather than one side of many.
+pub fn plan(variants: &[String], scenarios: &[PlannedScenario], vcpus: &[u32], repetitions: u32) -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for rep in 1..=repetitions {
+        for scenario in scenarios {
+            for &n in vcpus {
+                for variant in variants {
+                    cells.push(Cell {
+                        key: CellKey { variant: variant.clone(), scenario: scenario.name.clone(), vcpus: n, rep },
+                        timing: scenario.timing,
+                    });
+                }
+            }
+        }
+    }
+    cells
+}
+
+/// The cells of `shard`. The unit of sharding is a comparison (scenario ×
+/// vCPUs × repetition with all its variants), dealt round-robin: both sides
+/// of a comparison always run on the same machine, so CI machines of
+/// different speeds never end up compared with each other.
+pub fn shard(cells: &[Cell], shard: Shard) -> Vec<Cell> {
+    let mut groups: Vec<(&str, u32, u32)> = Vec::new();
+    let mut out = Vec::new();
+    for cell in cells {
+        let group = (cell.key.scenario.as_str(), cell.key.vcpus, cell.key.rep);
+        let index = match groups.iter().position(|g| *g == group) {
+            Some(i) => i,
+            None => {
+                groups.push(group);
+                groups.len() - 1
+            }
+        };
+        if index as u32 % shard.n == shard.k - 1 {
+            out.push(cell.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenarios() -> Vec<PlannedScenario> {
+        ["a", "b", "c"]
+            .iter()
+            .map(|n| PlannedScenario { name: n.to_string(), file: format!("{n}.yaml").into(), timing: *n != "c" })
+            .collect()
+    }
+
+    #[test]
+    fn plan_interleaves_variants_within_a_comparison() {
+        let cells = plan(&["base".into(), "cand".into()], &scenarios(), &[2, 4], 2);
+        assert_eq!(cells.len(), 3 * 2 * 2 * 2);
+        let names: Vec<String> = cells.iter().take(4).map(|c| c.key.rel_dir()).collect();
+        assert_eq!(names, ["base/a/2cpu-r1", "cand/a/2cpu-r1", "base/a/4cpu-r1", "cand/a/4cpu-r1"]);
+        assert!(cells.iter().all(|c| c.timing == (c.key.scenario != "c")));
+    }
+
+    #[test]
+    fn shards_partition_the_cells_and_keep_comparisons_together() {
+        let cells = plan(&["base".into(), "cand".into()], &scenarios(), &[2, 4], 3);
+        for n in 1..=5 {
+            let mut seen = Vec::new();
+            for k in 1..=n {
+                let part = shard(&cells, Shard { k, n });
+                for pair in part.chunks(2) {
+                    assert_eq!(pair[0].key.scenario, pair[1].key.scenario);
+                    assert_eq!((pair[0].key.vcpus, pair[0].key.rep), (pair[1].key.vcpus, pair[1].key.rep));
+                    assert_ne!(pair[0].key.variant, pair[1].key.variant);
+                }
+                seen.extend(part);
+            }
+            seen.sort_by(|a, b| a.key.cmp(&b.key));
+            let mut all = cells.clone();
+            all.sort_by(|a, b| a.key.cmp(&b.key));
+            assert_eq!(seen, all, "shards of {n} must cover every cell exactly once");
+        }
+        // Deterministic: the same slice every time.
+        assert_eq!(shard(&cells, Shard { k: 2, n: 3 }), shard(&cells, Shard { k: 2, n: 3 }));
+    }
+
+    #[test]
+    fn shard_syntax() {
+        assert_eq!("2/4".parse::<Shard>(), Ok(Shard { k: 2, n: 4 }));
+        for bad in ["0/4", "5/4", "2", "a/b", "1/0", ""] {
+            let err = bad.parse::<Shard>().unwrap_err();
+            assert!(err.contains("expected K/N"), "{bad}: {err}");
+        }
+    }
+}

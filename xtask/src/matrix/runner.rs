@@ -1,0 +1,491 @@
+//! `cargo xtask matrix`: build every variant, run every cell of the matrix
+//! (or of one shard), then diff and report.
+//!
+//! Cells that measure timing run one at a time with the host to themselves;
+//! correctness cells run first, in parallel on a rayon pool, as many at once
+//! as the host has a core for each of their vCPUs (under TCG a vCPU is a
+//! host thread, and an overcommitted host turns into false RCU stalls).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use xshell::Shell;
+
+use crate::compare;
+use crate::diff::{CellKey, CellResult};
+use crate::guest::verdict::{RunEnd, Verdict};
+use crate::matrix::plan::{self, Cell, PlannedScenario, Shard};
+use crate::matrix::{self, Matrix};
+use crate::results::{self, FileHash, HostRecord, Inputs, Manifest, VariantInputs};
+use crate::run::{self, HostArgs, Plan, Prepared, RunRecord};
+use crate::scenario::Metric;
+use crate::{fsutil, project, timefmt};
+
+#[derive(Debug, Args)]
+pub struct MatrixArgs {
+    #[command(flatten)]
+    pub host: HostArgs,
+    /// Where run directories go (default: results/)
+    #[arg(long, value_name = "DIR")]
+    pub results: Option<PathBuf>,
+    /// Finish an interrupted run: rerun only its cells without a verdict
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
+    /// Run the K-th of N deterministic slices (join them with `cargo xtask merge`)
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// Only these scenarios of the matrix file (repeatable)
+    #[arg(long = "scenario", value_name = "NAME")]
+    pub scenarios: Vec<String>,
+    /// vCPU counts instead of the matrix file's (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "N,...")]
+    pub vcpus: Vec<u32>,
+    /// Repetitions instead of the matrix file's
+    #[arg(long, value_name = "N")]
+    pub repetitions: Option<u32>,
+}
+
+/// What a run needs besides its cells: the guests and the scenarios.
+struct Setup {
+    prepared: Vec<Prepared>,
+    plans: Vec<(PlannedScenario, Plan)>,
+}
+
+impl MatrixArgs {
+    pub fn run(self, sh: &Shell) -> Result<ExitCode> {
+        let started = Instant::now();
+        let mut matrix = matrix::load(&self.host.matrix)?;
+        self.apply_overrides(&mut matrix)?;
+        let (baseline, candidate) = sides(&matrix)?;
+        let plans = load_scenarios(&matrix, &self.scenarios)?;
+        let planned: Vec<PlannedScenario> = plans.iter().map(|(p, _)| p.clone()).collect();
+        let variants = vec![baseline.clone(), candidate.clone()];
+        let mut cells = plan::plan(&variants, &planned, &matrix.vcpus, matrix.repetitions);
+        if let Some(shard) = self.shard {
+            cells = plan::shard(&cells, shard);
+        }
+
+        let build_started = Instant::now();
+        let (prepared, facts) = run::prepare_variants(sh, &self.host, &variants)?;
+        let build_time = build_started.elapsed();
+        let inputs = inputs(&matrix, &baseline, &candidate, &prepared, &planned)?;
+        let host = HostRecord {
+            kernel: facts.host_kernel,
+            qemu: facts.qemu_version,
+            cores: host_cores(),
+            accel: prepared[0].accel.clone(),
+        };
+        let keys: Vec<CellKey> = cells.iter().map(|c| c.key.clone()).collect();
+        let run_dir = match &self.resume {
+            Some(dir) => resume(dir, &inputs, self.shard, &keys)?,
+            None => {
+                let results = self.results.clone().unwrap_or_else(|| project::root().join("results"));
+                let tag = match self.shard {
+                    Some(s) => format!("shard{}of{}", s.k, s.n),
+                    None => "matrix".to_string(),
+                };
+                let (run_id, dir) = results::create_run_dir(&results, &tag)?;
+                let manifest = Manifest {
+                    schema: results::MANIFEST_SCHEMA,
+                    run_id,
+                    created_utc: timefmt::now_compact_utc(),
+                    rig: results::rig_version(&project::root()),
+                    host,
+                    inputs,
+                    shard: self.shard,
+                    merged_from: vec![],
+                    cells: keys,
+                };
+                results::write_manifest(&dir, &manifest)?;
+                dir
+            }
+        };
+        eprintln!(
+            "matrix: {} cells ({} vs {}, {} scenarios, vCPUs {:?}, {} repetition(s){}) on {}, results in {}",
+            cells.len(),
+            baseline,
+            candidate,
+            planned.len(),
+            matrix.vcpus,
+            matrix.repetitions,
+            self.shard.map(|s| format!(", shard {s}")).unwrap_or_default(),
+            prepared[0].accel.how,
+            run_dir.display()
+        );
+
+        let setup = Setup { prepared, plans };
+        let cells_started = Instant::now();
+        let times = run_cells(&setup, &cells, &run_dir)?;
+        let cells_time = cells_started.elapsed();
+        let status = compare::report_run(&run_dir, true)?;
+        let timing = Timing {
+            total_s: started.elapsed().as_secs_f64(),
+            build_s: build_time.as_secs_f64(),
+            boot_s: times.boot.as_secs_f64(),
+            scenarios_s: cells_time.saturating_sub(times.boot).as_secs_f64(),
+            cells_run: times.ran,
+        };
+        fsutil::write_atomic(&run_dir.join(TIMING), &serde_json::to_vec_pretty(&timing)?)?;
+        eprintln!(
+            "matrix: done in {:.1} s (kernels and images {:.1} s, guest boots {:.1} s, scenarios {:.1} s)",
+            timing.total_s, timing.build_s, timing.boot_s, timing.scenarios_s
+        );
+        Ok(ExitCode::from(status.exit_code()))
+    }
+
+    fn apply_overrides(&self, matrix: &mut Matrix) -> Result<()> {
+        if !self.vcpus.is_empty() {
+            if let Some(bad) = self.vcpus.iter().find(|&&n| n == 0 || n > 64) {
+                bail!("--vcpus {bad}: expected 1 to 64");
+            }
+            matrix.vcpus = self.vcpus.clone();
+        }
+        if let Some(n) = self.repetitions {
+            if n == 0 {
+                bail!("--repetitions 0: expected at least 1");
+            }
+            matrix.repetitions = n;
+        }
+        Ok(())
+    }
+}
+
+/// The baseline and candidate variant names: the file's, else its first two.
+pub fn sides(matrix: &Matrix) -> Result<(String, String)> {
+    let name = |i: usize| matrix.variants.get(i).map(|v| v.name.clone());
+    let baseline = matrix.baseline.clone().or_else(|| name(0));
+    let candidate = matrix.candidate.clone().or_else(|| name(1));
+    match (baseline, candidate) {
+        (Some(b), Some(c)) if b != c => Ok((b, c)),
+        _ => bail!(
+            "{}: a matrix compares two variants; declare at least two (and optionally `baseline:` and `candidate:`)",
+            matrix.file.display()
+        ),
+    }
+}
+
+/// The matrix's scenarios (or the named subset), compiled; a timing
+/// scenario is one that asks for any metric but outcome counts.
+fn load_scenarios(matrix: &Matrix, only: &[String]) -> Result<Vec<(PlannedScenario, Plan)>> {
+    if matrix.scenarios.is_empty() {
+        bail!("{}: the matrix lists no `scenarios:`", matrix.file.display());
+    }
+    let mut out: Vec<(PlannedScenario, Plan)> = Vec::new();
+    for file in &matrix.scenarios {
+        let plan = Plan::resolve(&file.to_string_lossy())?;
+        let Plan::Scenario { scenario, .. } = &plan else { bail!("{}: not a scenario file", file.display()) };
+        if !only.is_empty() && !only.contains(&scenario.name) {
+            continue;
+        }
+        if out.iter().any(|(p, _)| p.name == scenario.name) {
+            bail!(
+                "two scenarios of {} are named `{}`: cell directories need unique names",
+                matrix.file.display(),
+                scenario.name
+            );
+        }
+        let timing = scenario.metrics.iter().any(|m| *m != Metric::Outcomes);
+        out.push((PlannedScenario { name: scenario.name.clone(), file: file.clone(), timing }, plan));
+    }
+    for name in only {
+        if !out.iter().any(|(p, _)| &p.name == name) {
+            let known: Vec<&str> = out.iter().map(|(p, _)| p.name.as_str()).collect();
+            bail!("--scenario {name}: not in {} (it has: {})", matrix.file.display(), known.join(", "));
+        }
+    }
+    Ok(out)
+}
+
+fn inputs(
+    matrix: &Matrix,
+    baseline: &str,
+    candidate: &str,
+    prepared: &[Prepared],
+    scenarios: &[PlannedScenario],
+) -> Result<Inputs> {
+    let mut variants = Vec::new();
+    for p in prepared {
+        let m = &p.kernel.manifest;
+        let variant = matrix.variant(&p.kernel.variant).context("a prepared variant is not in the matrix")?;
+        variants.push(VariantInputs {
+            name: p.kernel.variant.clone(),
+            kernel_key: p.kernel.key.clone(),
+            kernel_release: m.kernel_release.clone(),
+            source: m.source.clone(),
+            source_identity: m.source_identity.clone(),
+            patches: m.patches.iter().map(|r| FileHash { path: r.file.clone(), sha256: r.sha256.clone() }).collect(),
+            configs: variant.configs.iter().map(|c| FileHash::of(c)).collect::<Result<_>>()?,
+            modules_key: p.kernel.modules_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        });
+    }
+    Ok(Inputs {
+        matrix_file: matrix.file.clone(),
+        matrix_sha256: FileHash::of(&matrix.file)?.sha256,
+        baseline: baseline.to_string(),
+        candidate: candidate.to_string(),
+        variants,
+        scenarios: scenarios.iter().map(|s| FileHash::of(&s.file)).collect::<Result<_>>()?,
+        vcpus: matrix.vcpus.clone(),
+        repetitions: matrix.repetitions,
+        diff: matrix.diff.clone(),
+    })
+}
+
+/// Checks that an interrupted run is the same experiment as this one.
+fn resume(dir: &Path, inputs: &Inputs, shard: Option<Shard>, keys: &[CellKey]) -> Result<PathBuf> {
+    let manifest = results::read_manifest(dir)?;
+    let differences = results::input_differences(&manifest.inputs, inputs);
+    if !differences.is_empty() {
+        bail!(
+            "cannot resume {}: its inputs changed since it started ({}); start a new run",
+            dir.display(),
+            differences.join("; ")
+        );
+    }
+    if manifest.shard != shard || manifest.cells != keys {
+        bail!(
+            "cannot resume {}: it was started with other cells (shard {:?}, {} cells; now {:?}, {} cells): pass the same --shard/--scenario/--vcpus/--repetitions",
+            dir.display(),
+            manifest.shard.map(|s| s.to_string()),
+            manifest.cells.len(),
+            shard.map(|s| s.to_string()),
+            keys.len()
+        );
+    }
+    Ok(dir.to_path_buf())
+}
+
+pub fn host_cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+/// Where the cells' time went.
+#[derive(Default)]
+struct CellTimes {
+    boot: Duration,
+    ran: usize,
+}
+
+pub const TIMING: &str = "timing.json";
+
+/// `timing.json` of a run (the last invocation's, for `bench matrix`):
+/// where the wall time of `cargo xtask matrix` went.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Timing {
+    pub total_s: f64,
+    /// Kernel builds (or cache lookups), stress modules, agent, initramfs.
+    pub build_s: f64,
+    /// Guest boots to agent ready, summed over cells.
+    pub boot_s: f64,
+    /// The rest of the cells' wall time: scenarios, shutdown, evaluation.
+    pub scenarios_s: f64,
+    pub cells_run: usize,
+}
+
+/// Runs the cells without a verdict: correctness cells in parallel first,
+/// then timing cells one by one.
+fn run_cells(setup: &Setup, cells: &[Cell], run_dir: &Path) -> Result<CellTimes> {
+    let progress = Progress::new(cells.len());
+    let todo: Vec<&Cell> = cells
+        .iter()
+        .filter(|c| {
+            let done = results::cell_dir(run_dir, &c.key).join("verdict.json").is_file();
+            if done {
+                progress.skipped(&c.key);
+            }
+            !done
+        })
+        .collect();
+    let ran = todo.len();
+    let boot = Mutex::new(Duration::ZERO);
+    let run_one = |cell: &Cell| -> Result<()> {
+        progress.started(&cell.key);
+        let started = Instant::now();
+        let result = run_cell(setup, run_dir, &cell.key)?;
+        if let Some(ms) = result.record.boot_to_ready_ms {
+            *boot.lock().unwrap_or_else(|e| e.into_inner()) += Duration::from_secs_f64(ms / 1e3);
+        }
+        progress.finished(&cell.key, result.record.verdict, started.elapsed());
+        Ok(())
+    };
+
+    let cores = host_cores();
+    let budget = Budget::new(cores);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(cores).build().context("cannot start the cell pool")?;
+    let (timing, correctness): (Vec<&Cell>, Vec<&Cell>) = todo.into_iter().partition(|c| c.timing);
+    pool.install(|| {
+        correctness.par_iter().try_for_each(|cell| {
+            let _units = budget.take((cell.key.vcpus as usize).min(cores));
+            run_one(cell)
+        })
+    })?;
+    for cell in timing {
+        run_one(cell)?;
+    }
+    progress.done();
+    Ok(CellTimes { boot: boot.into_inner().unwrap_or_else(|e| e.into_inner()), ran })
+}
+
+/// Runs one cell into its directory. A failure of the rig becomes the
+/// cell's INFRA verdict: one broken cell never loses the others' results.
+fn run_cell(setup: &Setup, run_dir: &Path, key: &CellKey) -> Result<CellResult> {
+    let dir = results::cell_dir(run_dir, key);
+    // Leftovers of an interrupted attempt: the cell starts over.
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let prepared = setup.prepared.iter().find(|p| p.kernel.variant == key.variant).context("unprepared variant")?;
+    let (_, plan) = setup.plans.iter().find(|(p, _)| p.name == key.scenario).context("unplanned scenario")?;
+    let mut guest = prepared.clone();
+    guest.vcpus = key.vcpus;
+    let record = match run::run_plan(&guest, plan, &dir) {
+        Ok((record, _)) => record,
+        Err(error) => {
+            let record = infra_record(&guest, key, &dir, &format!("{error:#}"));
+            fsutil::write_atomic(&dir.join("verdict.json"), &serde_json::to_vec_pretty(&record)?)?;
+            record
+        }
+    };
+    Ok(CellResult { key: key.clone(), record })
+}
+
+fn infra_record(guest: &Prepared, key: &CellKey, dir: &Path, message: &str) -> RunRecord {
+    RunRecord {
+        schema: 1,
+        verdict: Verdict::Infra,
+        reasons: vec![format!("the rig failed: {message}")],
+        scenario: key.scenario.clone(),
+        variant: key.variant.clone(),
+        kernel_key: guest.kernel.key.clone(),
+        kernel_release: guest.kernel.manifest.kernel_release.clone(),
+        vcpus: key.vcpus,
+        accel: guest.accel.clone(),
+        end: RunEnd::RigError { message: message.to_string() },
+        boot_to_init_ms: None,
+        boot_to_ready_ms: None,
+        wall_ms: 0.0,
+        kernel_events: vec![],
+        metrics: None,
+        console_log: dir.join("console.log"),
+        events_log: dir.join("events.jsonl"),
+    }
+}
+
+/// Host cores handed out to concurrent cells.
+struct Budget {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+struct Units<'a> {
+    budget: &'a Budget,
+    n: usize,
+}
+
+impl Budget {
+    fn new(n: usize) -> Budget {
+        Budget { free: Mutex::new(n), freed: Condvar::new() }
+    }
+
+    fn take(&self, n: usize) -> Units<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free < n {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= n;
+        Units { budget: self, n }
+    }
+}
+
+impl Drop for Units<'_> {
+    fn drop(&mut self) {
+        *self.budget.free.lock().unwrap_or_else(|e| e.into_inner()) += self.n;
+        self.budget.freed.notify_all();
+    }
+}
+
+/// One progress display for the whole matrix: a bar with cells done/total,
+/// elapsed and ETA, and the cells running now; plain lines when stderr is
+/// not a terminal (CI logs).
+struct Progress {
+    bar: Option<ProgressBar>,
+    total: usize,
+    state: Mutex<ProgressState>,
+}
+
+#[derive(Default)]
+struct ProgressState {
+    done: usize,
+    running: Vec<String>,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} cells [{bar:30}] {pos}/{len} [{elapsed} / ETA {eta}] {msg}")
+                    .expect("static template")
+                    .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Progress { bar, total, state: Mutex::new(ProgressState::default()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProgressState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn skipped(&self, key: &CellKey) {
+        let mut state = self.lock();
+        state.done += 1;
+        self.line(&state, format!("{:>5} {} (finished before, kept)", "done", key.rel_dir()));
+    }
+
+    fn started(&self, key: &CellKey) {
+        let mut state = self.lock();
+        state.running.push(key.rel_dir());
+        if let Some(bar) = &self.bar {
+            bar.set_message(state.running.join(", "));
+        }
+    }
+
+    fn finished(&self, key: &CellKey, verdict: Verdict, took: Duration) {
+        let mut state = self.lock();
+        state.done += 1;
+        let name = key.rel_dir();
+        state.running.retain(|r| *r != name);
+        self.line(&state, format!("{verdict:>5} {name} in {}", secs(took)));
+    }
+
+    fn line(&self, state: &ProgressState, text: String) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(state.done as u64);
+                bar.set_message(state.running.join(", "));
+                bar.println(text);
+            }
+            None => eprintln!("[{:>3}/{}] {text}", state.done, self.total),
+        }
+    }
+
+    fn done(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
