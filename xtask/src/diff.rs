@@ -264,10 +264,12 @@ const METRICS: [MetricDef; 6] = [
 pub const METRIC_NAMES: [&str; 6] =
     ["stall_other_cpus", "stall_other_cpus_thread", "unload_latency", "load_latency", "refcount_ops", "cycles_per_sec"];
 
+/// The baseline's and the candidate's cells of one scenario × vCPUs.
+type Pair<'a> = (Vec<&'a CellResult>, Vec<&'a CellResult>);
+
 /// Compares `candidate` with `baseline`.
 pub fn diff(baseline: &Side<'_>, candidate: &Side<'_>, runs: Vec<String>, config: &DiffConfig) -> Summary {
-    // (scenario, vcpus) -> (baseline cells, candidate cells)
-    let mut groups: BTreeMap<(String, u32), (Vec<&CellResult>, Vec<&CellResult>)> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, u32), Pair<'_>> = BTreeMap::new();
     for cell in &baseline.cells {
         groups.entry((cell.key.scenario.clone(), cell.key.vcpus)).or_default().0.push(cell);
     }

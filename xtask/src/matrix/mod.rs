@@ -322,7 +322,7 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
     if !(th.alpha > 0.0 && th.alpha < 1.0) {
         error("thresholds.alpha", format!("alpha {}: expected a significance level between 0 and 1", th.alpha));
     }
-    if !(th.min_effect >= 0.0) {
+    if th.min_effect.is_nan() || th.min_effect < 0.0 {
         error(
             "thresholds.min_effect",
             format!("min_effect {}: expected a relative change >= 0 (0.10 = 10 %)", th.min_effect),
