@@ -125,9 +125,24 @@ fn metrics(out: &mut String, summary: &Summary, counts: &Counts, paint: &Paint) 
         return;
     }
     let unchanged = super::plural(counts.unchanged, "metric unchanged", "metrics unchanged");
-    let shown: Vec<&Comparison> = summary.comparisons.iter().filter(|c| c.change != Change::Unchanged).collect();
+    // Metrics with one value per run (cycles/s) cannot be judged from a
+    // repetition or two; listing each of them would bury the findings.
+    let too_few = |c: &Comparison| {
+        c.change == Change::Inconclusive && c.baseline.n.min(c.candidate.n) < summary.thresholds.min_samples
+    };
+    let few = summary.comparisons.iter().filter(|c| too_few(c)).count();
+    let few_line = format!(
+        "{} with too few samples to judge (n < {} on a side; more repetitions help), in report.md",
+        super::plural(few, "metric", "metrics"),
+        summary.thresholds.min_samples
+    );
+    let shown: Vec<&Comparison> =
+        summary.comparisons.iter().filter(|c| c.change != Change::Unchanged && !too_few(c)).collect();
     if shown.is_empty() {
         let _ = writeln!(out, "\nMetrics: {unchanged}");
+        if few > 0 {
+            let _ = writeln!(out, "  {few_line}");
+        }
         return;
     }
     let _ = writeln!(out, "\n{}", paint.bold("Metrics"));
@@ -170,6 +185,9 @@ fn metrics(out: &mut String, summary: &Summary, counts: &Counts, paint: &Paint) 
     }
     if counts.unchanged > 0 {
         let _ = writeln!(out, "  {unchanged}");
+    }
+    if few > 0 {
+        let _ = writeln!(out, "  {few_line}");
     }
 }
 
