@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md at the workspace root for the bird's-eye view.
 
 pub mod bench;
+pub mod bisect;
 pub mod ci;
 pub mod classify;
 pub mod compare;

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use xshell::Shell;
 
 use xtask::guest::verdict::Verdict;
-use xtask::{bench, ci, compare, doctor, kernel, matrix, project, run, shell, validate};
+use xtask::{bench, bisect, ci, compare, doctor, kernel, matrix, project, run, shell, validate};
 
 /// modrig: build baseline and patched kernels, boot them under QEMU, race
 /// module load/unload against refcount traffic, and diff what changed.
@@ -36,8 +36,8 @@ enum Command {
     Diff(compare::DiffArgs),
     /// Join the run directories of matrix shards into one run and report it
     Merge(compare::MergeArgs),
-    /// Find the commit that broke module unload with git bisect (not yet)
-    Bisect,
+    /// Find the commit that broke module unload (git bisect in a clone, incremental builds)
+    Bisect(bisect::BisectArgs),
     /// Open an interactive console in a guest with the stress modules
     Shell(shell::ShellArgs),
     /// Print performance figures (build, boot; matrix later)
@@ -50,6 +50,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let is_run = matches!(cli.command, Command::Run(_));
+    let is_bisect_step = matches!(&cli.command, Command::Bisect(args) if args.step);
     let result = Shell::new().map_err(anyhow::Error::from).and_then(|sh| {
         sh.change_dir(project::root());
         let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
@@ -64,7 +65,7 @@ fn main() -> ExitCode {
             Command::Report(args) => args.run(),
             Command::Diff(args) => args.run(),
             Command::Merge(args) => args.run(),
-            Command::Bisect => done(not_yet("bisect")),
+            Command::Bisect(args) => args.run(&sh),
             Command::Shell(args) => done(args.run(&sh)),
         }
     });
@@ -77,13 +78,13 @@ fn main() -> ExitCode {
             if is_run {
                 eprintln!("verdict: {}", Verdict::Infra);
                 ExitCode::from(Verdict::Infra.exit_code())
+            } else if is_bisect_step {
+                // Under `git bisect run`, 1 would mean "bad": a rig that
+                // cannot test must abort the bisect instead (>= 128).
+                ExitCode::from(bisect::ABORT_EXIT)
             } else {
                 ExitCode::FAILURE
             }
         }
     }
-}
-
-fn not_yet(name: &str) -> anyhow::Result<()> {
-    anyhow::bail!("`cargo xtask {name}` is not implemented yet (see the open issues)")
 }

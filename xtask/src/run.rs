@@ -100,7 +100,14 @@ pub fn prepare_variants(sh: &Shell, args: &HostArgs, variants: &[String]) -> Res
         no_install: args.no_install,
     };
     let kernels = kernel::build_all(sh, &build_args)?;
-    let first = kernels.first().context("the matrix has no variants")?;
+    guests_for(sh, args, kernels)
+}
+
+/// The guest side of [`prepare_variants`] for kernels already built: the
+/// agent, each kernel's initramfs, and the accelerator (probed once per
+/// host and cached).
+pub fn guests_for(sh: &Shell, args: &HostArgs, kernels: Vec<BuiltKernel>) -> Result<(Vec<Prepared>, HostFacts)> {
+    let first = kernels.first().context("no kernel to boot")?;
     let agent = image::build_agent(sh)?;
     let cache = project::cache_dir(args.cache_dir.as_deref())?;
     let qemu_version = cmd!(sh, "qemu-system-x86_64 --version").quiet().read().unwrap_or_default();
@@ -190,7 +197,7 @@ impl Plan {
         }
     }
 
-    fn default_vcpus(&self) -> u32 {
+    pub fn default_vcpus(&self) -> u32 {
         match self {
             Plan::Builtin(_) => 2,
             Plan::Scenario { scenario, .. } => scenario.vcpus,

@@ -3,6 +3,7 @@
 //! the host's tools first and points every test at one shared cache through
 //! `MODRIG_CACHE_DIR`.
 
+mod bisect_runs;
 mod guest_runs;
 mod kernel_build;
 mod matrix_runs;
