@@ -24,8 +24,8 @@
  * is off by default.
  *
  * Per CPU and source (irq, thread) it keeps: the window (max lateness, when
- * it happened, samples, samples over the threshold, since the last window
- * reset); a log2 histogram of lateness and totals since start or the last
+ * it happened, samples, samples over the threshold, of the expiries that
+ * were *due* between the window's "reset" and its "close"); a log2 histogram of lateness and totals since start or the last
  * histogram reset. Per CPU, a ring of the last SAMPLER_RING samples later
  * than threshold_us, with the CLOCK_MONOTONIC time they were taken. Each
  * CPU's data is written by its timer callback and thread under a per-CPU
@@ -42,7 +42,9 @@
  *
  * Files in /sys/kernel/debug/modrig/stall_sampler/ (formats: README.md):
  *   control    write "start"/"stop"; reads "running" or "stopped"
- *   window     write "reset"; read one line per CPU: the window's maxima
+ *   window     write "reset" to open a window, "close" to end it (samples
+ *              due later do not count; ones due before still do when they
+ *              fire late); read one line per CPU: the window's maxima
  *   histogram  write "reset"; read the non-empty log2 buckets per CPU
  *   late       write "reset"; read the late samples of all CPUs by time
  *   totals     one line per CPU since start or the last histogram reset
@@ -134,6 +136,14 @@ struct sampler_cpu {
 	bool thr_pending;		/* a wake-up the thread has not served */
 	u64 thr_expected;		/* the expiry of that wake-up */
 	u64 win_missed;			/* periods skipped, in the window */
+	/*
+	 * The window holds the expiries due in [win_from_ns, win_until_ns]:
+	 * a sample is attributed to the window by when it was due, not when it
+	 * fired, so a stall that began before "reset" (or after "close") is
+	 * not blamed on what ran in between.
+	 */
+	u64 win_from_ns;
+	u64 win_until_ns;
 	u64 missed;			/* periods skipped, since start/reset */
 	struct sampler_src src[SAMPLER_NR_SRC];
 	u64 hist[SAMPLER_NR_SRC][SAMPLER_BUCKETS];
@@ -153,6 +163,11 @@ static struct dentry *sampler_dir;
 static ktime_t sampler_period;
 static u64 sampler_threshold_ns;
 
+static bool sampler_in_window(struct sampler_cpu *sc, u64 expected)
+{
+	return expected >= sc->win_from_ns && expected <= sc->win_until_ns;
+}
+
 /* Records one sample taken at @now, @expected being when it was due. */
 static void sampler_record(struct sampler_cpu *sc, enum sampler_src_id id,
 			   u64 now, u64 expected)
@@ -168,13 +183,17 @@ static void sampler_record(struct sampler_cpu *sc, enum sampler_src_id id,
 	}
 	late = delta;
 	src->samples++;
-	src->win_samples++;
 	sc->hist[id][min(fls64(late), SAMPLER_BUCKETS - 1)]++;
 	if (late > src->max_late_ns)
 		src->max_late_ns = late;
-	if (late > src->win_max_late_ns || !src->win_max_t_ns) {
-		src->win_max_late_ns = late;
-		src->win_max_t_ns = now;
+	if (sampler_in_window(sc, expected)) {
+		src->win_samples++;
+		if (late > sampler_threshold_ns)
+			src->win_over++;
+		if (late > src->win_max_late_ns || !src->win_max_t_ns) {
+			src->win_max_late_ns = late;
+			src->win_max_t_ns = now;
+		}
 	}
 	if (late > sampler_threshold_ns) {
 		struct sampler_late *r = &sc->ring[sc->late_head % SAMPLER_RING];
@@ -183,7 +202,6 @@ static void sampler_record(struct sampler_cpu *sc, enum sampler_src_id id,
 		r->late_ns = late;
 		r->src = id;
 		sc->late_head++;
-		src->win_over++;
 	}
 }
 
@@ -198,7 +216,8 @@ static enum hrtimer_restart sampler_fire(struct hrtimer *timer)
 
 	raw_spin_lock(&sc->lock);
 	sc->missed += missed;
-	sc->win_missed += missed;
+	if (sampler_in_window(sc, expected))
+		sc->win_missed += missed;
 	sampler_record(sc, SAMPLER_IRQ, now, expected);
 	/* sc->thr only changes while the timer is cancelled. */
 	if (sc->thr && !sc->thr_pending) {
@@ -256,6 +275,8 @@ static void sampler_reset_window(struct sampler_cpu *sc)
 
 	raw_spin_lock_irqsave(&sc->lock, flags);
 	sc->win_missed = 0;
+	sc->win_from_ns = ktime_get_ns();
+	sc->win_until_ns = U64_MAX;
 	for (i = 0; i < SAMPLER_NR_SRC; i++) {
 		sc->src[i].win_max_late_ns = 0;
 		sc->src[i].win_max_t_ns = 0;
@@ -455,10 +476,37 @@ static int sampler_window_show(struct seq_file *m, void *v)
 	return 0;
 }
 
+static void sampler_close_window(struct sampler_cpu *sc)
+{
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&sc->lock, flags);
+	if (sc->win_until_ns == U64_MAX)
+		sc->win_until_ns = ktime_get_ns();
+	raw_spin_unlock_irqrestore(&sc->lock, flags);
+}
+
+/* "reset" opens a window on every sampled CPU, "close" ends it. */
 static ssize_t sampler_window_write(struct file *file, const char __user *ubuf,
 				    size_t count, loff_t *ppos)
 {
-	return sampler_reset_write(ubuf, count, sampler_reset_window);
+	char buf[16];
+	unsigned int cpu;
+	int ret = modrig_get_word(ubuf, count, buf, sizeof(buf));
+
+	if (ret)
+		return ret;
+	if (sysfs_streq(buf, "reset"))
+		return sampler_reset_write(ubuf, count, sampler_reset_window);
+	if (!sysfs_streq(buf, "close"))
+		return -EINVAL;
+	ret = mutex_lock_interruptible(&sampler_lock);
+	if (ret)
+		return ret;
+	for_each_cpu(cpu, sampler_mask)
+		sampler_close_window(sampler_cpus[cpu]);
+	mutex_unlock(&sampler_lock);
+	return count;
 }
 
 DEFINE_SHOW_STORE_ATTRIBUTE(sampler_window);

@@ -90,12 +90,16 @@ fn compile_step(step: &Step, path: &str, roles: &mut Vec<Role>) -> AgentStep {
                 roles[index] = Role::Call { what: what("unload", module), expect: expect.clone(), measured: true };
                 return unload;
             }
-            // reset the window, unload, let held-off timers fire (a few
-            // periods), read the window: the unload's stall on every CPU.
+            // Open the window, unload, close it, let held-off timers fire (a
+            // few periods), read it: the lateness of the expiries that were
+            // due while the unload ran, on every CPU. Attributing by due
+            // time keeps the host's own noise before and after the syscall
+            // out of the unload's window.
             let window_file = format!("{DEBUGFS}/stall_sampler/window");
-            roles.push(Role::Plain { what: format!("{path} (reset the sampler window)") });
+            roles.push(Role::Plain { what: format!("{path} (open the sampler window)") });
             let unload_index = roles.len();
             roles.push(Role::Call { what: what("unload", module), expect: expect.clone(), measured: true });
+            roles.push(Role::Plain { what: format!("{path} (close the sampler window)") });
             roles.push(Role::Plain { what: format!("{path} (let late timers fire)") });
             roles.push(Role::Window { what: format!("{path} (read the sampler window)"), unload: unload_index });
             AgentStep::Loop {
@@ -105,6 +109,7 @@ fn compile_step(step: &Step, path: &str, roles: &mut Vec<Role>) -> AgentStep {
                 steps: vec![
                     AgentStep::WriteFile { path: window_file.clone(), content: "reset".into() },
                     unload,
+                    AgentStep::WriteFile { path: window_file.clone(), content: "close".into() },
                     AgentStep::Sleep { ms: WINDOW_SETTLE_MS },
                     AgentStep::ReadFile { path: window_file },
                 ],
@@ -579,9 +584,9 @@ mod tests {
         );
         let c = compile(&s);
         assert_eq!(modrig_proto::count_steps(&c.program.steps), c.roles.len());
-        // loop, one-iteration group, reset, unload, settle, read
-        assert_eq!(c.roles.len(), 6);
-        assert!(matches!(c.roles[5], Role::Window { unload: 3, .. }));
+        // loop, one-iteration group, open, unload, close, settle, read
+        assert_eq!(c.roles.len(), 7);
+        assert!(matches!(c.roles[6], Role::Window { unload: 3, .. }));
         let window = |cpu0: u64, cpu1: u64| {
             EventKind::FileRead {
                 path: "w".into(),
@@ -598,9 +603,9 @@ mod tests {
         };
         let events = vec![
             unload_on(0),
-            event(5, Some(0), window(7_000_000, 300_000)),
+            event(6, Some(0), window(7_000_000, 300_000)),
             unload_on(1),
-            event(5, Some(0), window(200_000, 9_000_000)),
+            event(6, Some(0), window(200_000, 9_000_000)),
         ];
         let eval = evaluate(&c, &events);
         assert!(eval.broken.is_empty(), "{:?}", eval.broken);
