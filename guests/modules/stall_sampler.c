@@ -428,25 +428,33 @@ static ssize_t sampler_control_write(struct file *file, const char __user *ubuf,
 
 DEFINE_SHOW_STORE_ATTRIBUTE(sampler_control);
 
+/* Applies @fn to every sampled CPU. */
+static int sampler_for_each_cpu(void (*fn)(struct sampler_cpu *sc))
+{
+	unsigned int cpu;
+	int ret = mutex_lock_interruptible(&sampler_lock);
+
+	if (ret)
+		return ret;
+	for_each_cpu(cpu, sampler_mask)
+		fn(sampler_cpus[cpu]);
+	mutex_unlock(&sampler_lock);
+	return 0;
+}
+
 /* Applies @reset to every sampled CPU if "reset" was written. */
 static ssize_t sampler_reset_write(const char __user *ubuf, size_t count,
 				   void (*reset)(struct sampler_cpu *sc))
 {
 	char buf[16];
-	unsigned int cpu;
 	int ret = modrig_get_word(ubuf, count, buf, sizeof(buf));
 
 	if (ret)
 		return ret;
 	if (!sysfs_streq(buf, "reset"))
 		return -EINVAL;
-	ret = mutex_lock_interruptible(&sampler_lock);
-	if (ret)
-		return ret;
-	for_each_cpu(cpu, sampler_mask)
-		reset(sampler_cpus[cpu]);
-	mutex_unlock(&sampler_lock);
-	return count;
+	ret = sampler_for_each_cpu(reset);
+	return ret ? ret : count;
 }
 
 static int sampler_window_show(struct seq_file *m, void *v)
@@ -491,22 +499,17 @@ static ssize_t sampler_window_write(struct file *file, const char __user *ubuf,
 				    size_t count, loff_t *ppos)
 {
 	char buf[16];
-	unsigned int cpu;
 	int ret = modrig_get_word(ubuf, count, buf, sizeof(buf));
 
 	if (ret)
 		return ret;
 	if (sysfs_streq(buf, "reset"))
-		return sampler_reset_write(ubuf, count, sampler_reset_window);
-	if (!sysfs_streq(buf, "close"))
+		ret = sampler_for_each_cpu(sampler_reset_window);
+	else if (sysfs_streq(buf, "close"))
+		ret = sampler_for_each_cpu(sampler_close_window);
+	else
 		return -EINVAL;
-	ret = mutex_lock_interruptible(&sampler_lock);
-	if (ret)
-		return ret;
-	for_each_cpu(cpu, sampler_mask)
-		sampler_close_window(sampler_cpus[cpu]);
-	mutex_unlock(&sampler_lock);
-	return count;
+	return ret ? ret : count;
 }
 
 DEFINE_SHOW_STORE_ATTRIBUTE(sampler_window);
