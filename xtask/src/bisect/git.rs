@@ -70,7 +70,8 @@ pub fn resolve(sh: &Shell, repo: &Path, rev: &str) -> Result<String> {
 
 /// One line for humans: subject, and author with address.
 pub fn describe(sh: &Shell, repo: &Path, commit: &str) -> (String, String) {
-    let text = cmd!(sh, "git -C {repo} log -1 --format=%s%n%an <%ae> {commit}").quiet().read().unwrap_or_default();
+    let format = "--format=%s%n%an <%ae>";
+    let text = cmd!(sh, "git -C {repo} log -1 {format} {commit}").quiet().read().unwrap_or_default();
     let mut lines = text.lines();
     (lines.next().unwrap_or("").to_string(), lines.next().unwrap_or("").to_string())
 }
