@@ -75,6 +75,10 @@ pub struct ExpectedChange {
 pub struct DiffConfig {
     pub thresholds: Thresholds,
     pub expected: Vec<ExpectedChange>,
+    /// The metrics whose regressions fail the comparison; `None`: all.
+    /// The others are still measured, judged and reported.
+    #[serde(default)]
+    pub gate: Option<Vec<String>>,
 }
 
 /// The comparison of two sides, ready to render.
@@ -198,12 +202,15 @@ pub struct Comparison {
     pub change: Change,
     /// The matrix's explanation when this change was expected.
     pub expected: Option<String>,
+    /// Whether a regression of this metric fails the comparison (the
+    /// matrix's `gate:`); a regression that does not is reported as such.
+    pub gating: bool,
 }
 
 impl Comparison {
     /// A regression that counts against the candidate.
     pub fn is_regression(&self) -> bool {
-        self.change == Change::Regressed && self.expected.is_none()
+        self.change == Change::Regressed && self.expected.is_none() && self.gating
     }
 }
 
@@ -385,7 +392,8 @@ impl Summary {
 
 fn change_rank(c: &Comparison) -> u8 {
     match (c.change, c.expected.is_some()) {
-        (Change::Regressed, false) => 0,
+        (Change::Regressed, false) if c.gating => 0,
+        (Change::Regressed, false) => 2,
         (Change::Improved, _) => 1,
         (Change::Regressed, true) => 2,
         (Change::Inconclusive, _) => 3,
@@ -428,6 +436,7 @@ fn compare(scenario: &str, vcpus: u32, def: &MetricDef, b: Vec<f64>, c: Vec<f64>
         p_value,
         change,
         expected,
+        gating: config.gate.as_ref().is_none_or(|gate| gate.iter().any(|m| m == def.name)),
     }
 }
 

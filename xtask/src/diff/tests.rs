@@ -106,6 +106,21 @@ fn a_worse_metric_is_a_regression_unless_expected() {
 }
 
 #[test]
+fn a_regression_of_a_metric_outside_the_gate_is_reported_but_does_not_fail() {
+    let base = [cell("stop-machine", "s", 2, Verdict::Pass, &spread(1.0, 50))];
+    let cand = [cell("upstream", "s", 2, Verdict::Pass, &spread(2.0, 50))];
+    let gated = |gate: &[&str]| DiffConfig {
+        gate: Some(gate.iter().map(|m| m.to_string()).collect()),
+        ..DiffConfig::default()
+    };
+    let s = run(&base, &cand, &gated(&["unload_latency"]));
+    assert_eq!(s.status, Status::Clean);
+    assert_eq!(s.comparisons[0].change, Change::Regressed);
+    assert!(!s.comparisons[0].gating && !s.comparisons[0].is_regression());
+    assert_eq!(run(&base, &cand, &gated(&["stall_other_cpus"])).status, Status::Regressed);
+}
+
+#[test]
 fn pass_to_panic_is_a_regression_with_the_evidence_first() {
     let base = [cell("stop-machine", "s", 2, Verdict::Pass, &[]), cell("stop-machine", "t", 2, Verdict::Pass, &[])];
     let mut bad = cell("upstream", "s", 2, Verdict::Panic, &[]);

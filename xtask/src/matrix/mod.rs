@@ -125,6 +125,8 @@ struct RawMatrix {
     thresholds: Thresholds,
     #[serde(default)]
     expected_changes: Vec<ExpectedChange>,
+    #[serde(default)]
+    gate: Option<Vec<String>>,
 }
 
 fn default_vcpus() -> Vec<u32> {
@@ -339,6 +341,14 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
             error(&format!("expected_changes[{i}].why"), "`why` is empty: say why this change is expected".to_string());
         }
     }
+    for (i, metric) in raw.gate.iter().flatten().enumerate() {
+        if !crate::diff::METRIC_NAMES.contains(&metric.as_str()) {
+            error(
+                &format!("gate[{i}]"),
+                format!("unknown metric `{metric}`: expected one of {}", crate::diff::METRIC_NAMES.join(", ")),
+            );
+        }
+    }
     if errors.is_empty() {
         Ok(Matrix {
             file: file.to_path_buf(),
@@ -348,7 +358,11 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
             scenarios,
             vcpus: raw.vcpus.clone(),
             repetitions: raw.repetitions,
-            diff: DiffConfig { thresholds: raw.thresholds, expected: raw.expected_changes.clone() },
+            diff: DiffConfig {
+                thresholds: raw.thresholds,
+                expected: raw.expected_changes.clone(),
+                gate: raw.gate.clone(),
+            },
         })
     } else {
         Err(LocatedErrors(errors))

@@ -122,6 +122,7 @@ fn findings(out: &mut String, summary: &Summary) {
 fn row_class(c: &Comparison) -> Option<&'static str> {
     match (c.change, c.expected.is_some()) {
         (_, true) => Some("expected"),
+        (Change::Regressed, false) if !c.gating => Some("expected"),
         (Change::Regressed, false) => Some("regressed"),
         (Change::Improved, false) => Some("improved"),
         _ => None,

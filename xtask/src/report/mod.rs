@@ -56,6 +56,8 @@ struct Counts {
     improved: usize,
     /// Changes the matrix expected (either direction).
     expected: usize,
+    /// Regressions of metrics the matrix does not gate on.
+    not_gating: usize,
     inconclusive: usize,
     unchanged: usize,
 }
@@ -69,6 +71,7 @@ impl Counts {
         for c in &summary.comparisons {
             match (c.change, c.expected.is_some()) {
                 (_, true) => counts.expected += 1,
+                (Change::Regressed, false) if !c.gating => counts.not_gating += 1,
                 (Change::Regressed, false) => counts.metric += 1,
                 (Change::Improved, false) => counts.improved += 1,
                 (Change::Inconclusive, false) => counts.inconclusive += 1,
@@ -103,6 +106,7 @@ fn headline(summary: &Summary, name: impl Fn(&str) -> String) -> String {
     for (n, one, many) in [
         (counts.improved, "improvement", "improvements"),
         (counts.expected, "expected change", "expected changes"),
+        (counts.not_gating, "regression not gating", "regressions not gating"),
         (counts.inconclusive, "inconclusive", "inconclusive"),
         (counts.unchanged, "unchanged", "unchanged"),
     ] {
@@ -147,10 +151,12 @@ fn change_name(change: Change) -> &'static str {
     }
 }
 
-/// `regressed`, or `regressed (expected)` when the matrix explained it.
+/// `regressed`, or `regressed (expected)` when the matrix explained it, or
+/// `regressed (not gating)` for a metric the matrix does not gate on.
 fn change_label(c: &Comparison) -> String {
     match c.expected {
         Some(_) => format!("{} (expected)", change_name(c.change)),
+        None if c.change == Change::Regressed && !c.gating => "regressed (not gating)".to_string(),
         None => change_name(c.change).to_string(),
     }
 }

@@ -167,6 +167,7 @@ fn metrics(out: &mut String, summary: &Summary, counts: &Counts, paint: &Paint) 
         let line = format!("  {line}");
         let line = match (c.change, c.expected.is_some()) {
             (_, true) => paint.dim(&line),
+            (Change::Regressed, false) if !c.gating => paint.yellow(&line),
             (Change::Regressed, false) => paint.red(&line),
             (Change::Improved, false) => paint.green(&line),
             _ => paint.yellow(&line),
