@@ -139,7 +139,11 @@ fn metrics(out: &mut String, summary: &Summary, counts: &Counts, paint: &Paint) 
     let shown: Vec<&Comparison> =
         summary.comparisons.iter().filter(|c| c.change != Change::Unchanged && !too_few(c)).collect();
     if shown.is_empty() {
-        let _ = writeln!(out, "\nMetrics: {unchanged}");
+        if counts.unchanged > 0 {
+            let _ = writeln!(out, "\nMetrics: {unchanged}");
+        } else {
+            let _ = writeln!(out, "\nMetrics:");
+        }
         if few > 0 {
             let _ = writeln!(out, "  {few_line}");
         }

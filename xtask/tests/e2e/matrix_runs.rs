@@ -167,3 +167,38 @@ fn status_code(status: &str) -> i32 {
         _ => 13,
     }
 }
+
+/// The bug matrix: the kernel race scenarios/bugs/symbol-get-churn.yaml
+/// reproduces PANICs 6.12 as shipped and passes with the fix in
+/// patches/symbol-get-unformed; the diff reports it as fixed, not as a
+/// regression.
+#[test]
+fn the_symbol_get_fix_turns_the_panic_into_a_pass() {
+    let results = scratch("bug-matrix");
+    let matrix = project_root().join("scenarios/bugs/matrix.yaml");
+    let out = xtask(&[
+        "matrix",
+        "--matrix",
+        matrix.to_str().unwrap(),
+        "--vcpus",
+        "2",
+        "--repetitions",
+        "1",
+        "--results",
+        results.to_str().unwrap(),
+    ]);
+    let run = only_dir(&results);
+    let summary = json(&run.join("summary.json"));
+    assert_eq!(out.status.code(), Some(0), "{summary:#}");
+    let verdicts: Vec<(&str, &str)> = summary["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["key"]["variant"].as_str().unwrap(), c["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(verdicts, [("symbol-get-fix", "PASS"), ("upstream", "PANIC")]);
+    let findings = summary["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0]["kind"], "fixed");
+    assert!(findings[0]["excerpt"].as_str().unwrap().contains("kernel BUG at kernel/module/main.c"), "{findings:#?}");
+}
