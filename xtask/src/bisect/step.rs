@@ -124,7 +124,7 @@ pub fn test_commit(cx: &StepContext<'_>, n: usize, phase: &str, commit: &str, su
     let mut guest = match guest {
         Ok(guest) => guest,
         Err(error) => {
-            record.reason = format!("build failed: {}", first_lines(&format!("{error:#}"), 3));
+            record.reason = format!("build failed: {}", build_failure(&format!("{error:#}")));
             return record;
         }
     };
@@ -176,6 +176,17 @@ pub fn test_commit(cx: &StepContext<'_>, n: usize, phase: &str, commit: &str, su
     record
 }
 
+/// A build error in one line: the compiler's first `error:` line, which
+/// says why, and the build log; else the error's first line.
+fn build_failure(text: &str) -> String {
+    let head = text.lines().next().unwrap_or_default();
+    let log = head.rsplit_once(" lines of ").map(|(_, log)| log.trim_end_matches(':'));
+    match (text.lines().map(str::trim).find(|l| l.contains("error:")), log) {
+        (Some(error), Some(log)) => format!("{error} (build log: {log})"),
+        _ => head.to_string(),
+    }
+}
+
 fn first_lines(text: &str, n: usize) -> String {
     text.lines().take(n).collect::<Vec<_>>().join(" | ")
 }
@@ -194,5 +205,18 @@ mod tests {
         // Hunting hangs only: a PANIC says nothing about the hang.
         assert_eq!(decide(Verdict::Panic, 1, 1, &[Verdict::Hang]), Some(Mark::Skip));
         assert_eq!(Mark::Skip.run_exit_code(), 125);
+    }
+
+    #[test]
+    fn a_build_failure_names_the_log_and_the_compiler_error() {
+        let text = "failed to build variant v: make failed (exit status: 2); last 30 lines of /c/logs/v.log:\n\
+                    In file included from x.h:1,\n\
+                    /t/kernel/sys.c:1929:43: error: implicit declaration of function 'umask_bits'\n\
+                    make: *** Error 2";
+        assert_eq!(
+            build_failure(text),
+            "/t/kernel/sys.c:1929:43: error: implicit declaration of function 'umask_bits' (build log: /c/logs/v.log)"
+        );
+        assert_eq!(build_failure("cannot apply patch\nmore"), "cannot apply patch");
     }
 }
