@@ -48,9 +48,18 @@ pub fn events(output: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// A scratch directory unique to this test process and `name`.
+/// A scratch directory unique to this test process and `name`, under
+/// `target/e2e-scratch/`. The first call of a test process empties that
+/// directory: kernel trees made by earlier runs take gigabytes each, and
+/// only the latest run's are worth keeping to look at.
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("modrig-e2e-{}-{name}", std::process::id()));
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let root = ROOT.get_or_init(|| {
+        let root = project_root().join("target/e2e-scratch");
+        let _ = std::fs::remove_dir_all(&root);
+        root
+    });
+    let dir = root.join(format!("{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
