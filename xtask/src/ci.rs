@@ -1,9 +1,10 @@
 //! `cargo xtask ci`: everything CI runs, in order of cost.
 //!
-//! Fast checks first (format, lints, unit tests), then the host set-up, then
-//! the end-to-end tests, which build real kernels. All end-to-end tests of
-//! one run share one cache (`target/ci-cache` unless told otherwise), so each
-//! kernel is built once per run however many tests use it.
+//! Fast checks first (format, lints, unit tests, the example CI files against
+//! their schemas), then the host set-up, then the end-to-end tests, which
+//! build real kernels. All end-to-end tests of one run share one cache
+//! (`target/ci-cache` unless told otherwise), so each kernel is built once
+//! per run however many tests use it.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -12,6 +13,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use xshell::{cmd, Shell};
 
+use crate::ci_examples;
 use crate::doctor;
 use crate::project;
 
@@ -20,7 +22,7 @@ pub struct CiArgs {
     /// Cache shared by the end-to-end tests (default: target/ci-cache)
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Stop after the unit tests (no host set-up, no kernels)
+    /// Stop after the unit tests and the example CI files (no host set-up, no kernels)
     #[arg(long)]
     pub unit_only: bool,
     /// Only check the host; never install packages (also: MODRIG_NO_INSTALL=1)
@@ -34,6 +36,7 @@ impl CiArgs {
         step("format", || Ok(cmd!(sh, "cargo fmt --all -- --check").run()?))?;
         step("lints", || Ok(cmd!(sh, "cargo clippy --workspace --all-targets --all-features -- -D warnings").run()?))?;
         step("unit tests", || Ok(cmd!(sh, "cargo test --workspace").run()?))?;
+        step("example CI files", || ci_examples::validate(sh))?;
         if self.unit_only {
             println!("ci: --unit-only: skipping host set-up and end-to-end tests");
         } else {

@@ -17,7 +17,7 @@ use crate::run::RunRecord;
 use crate::scenario::compile::Metrics;
 use crate::stats::{self, Change, Thresholds};
 
-pub const SUMMARY_SCHEMA: u32 = 1;
+pub const SUMMARY_SCHEMA: u32 = 2;
 
 /// Bootstrap rounds for the ratio interval: enough for a stable 95 %
 /// interval, cheap next to a guest boot.
@@ -79,6 +79,9 @@ pub struct DiffConfig {
     /// The others are still measured, judged and reported.
     #[serde(default)]
     pub gate: Option<Vec<String>>,
+    /// What the change under test claims; the reports open with these.
+    #[serde(default)]
+    pub claims: Vec<Claim>,
 }
 
 /// The comparison of two sides, ready to render.
@@ -99,6 +102,12 @@ pub struct Summary {
     pub comparisons: Vec<Comparison>,
     /// Every cell of both sides, in key order.
     pub cells: Vec<CellSummary>,
+    /// The matrix's claims, each checked against its comparisons.
+    #[serde(default)]
+    pub claims: Vec<ClaimResult>,
+    /// Timing boots left out of the statistics because the host was busy.
+    #[serde(default)]
+    pub noisy_cells: Vec<NoisyCell>,
 }
 
 /// The candidate's overall state, which is also the exit code.
@@ -161,24 +170,51 @@ pub struct Finding {
     pub excerpt: Option<String>,
 }
 
-/// A metric's samples on one side.
+/// A metric on one side of a comparison. The boot is the unit: every
+/// statistic that decides anything is over per-boot medians, and the pooled
+/// windows are kept only for plots and percentiles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Distribution {
+    /// Windows (samples) of the boots used, pooled.
     pub n: usize,
+    /// Boots whose samples are used.
+    pub boots: usize,
+    /// Boots left out because the host was too busy while they ran.
+    #[serde(default)]
+    pub noisy_boots: usize,
+    /// The median of the per-boot medians: the side's typical boot.
     pub median: Option<f64>,
+    /// Between-boot spread: the robust coefficient of variation of the
+    /// per-boot medians (0.2: boots typically differ by 20 %).
+    #[serde(default)]
+    pub spread: Option<f64>,
+    /// Of the pooled windows.
     pub p99: Option<f64>,
     pub max: Option<f64>,
-    /// Every sample, in the metric's unit (for plots and re-analysis).
+    /// Each used boot's median, in cell order.
+    #[serde(default)]
+    pub boot_medians: Vec<f64>,
+    /// Every sample of the used boots, in the metric's unit (for plots and
+    /// re-analysis).
     pub samples: Vec<f64>,
 }
 
 impl Distribution {
-    pub fn of(samples: Vec<f64>) -> Distribution {
+    /// The statistics of one side from its boots' samples (empty boots,
+    /// which measured nothing, are not boots of this metric).
+    pub fn of_boots(boots: &[Vec<f64>], noisy_boots: usize) -> Distribution {
+        let boots: Vec<&Vec<f64>> = boots.iter().filter(|b| !b.is_empty()).collect();
+        let boot_medians: Vec<f64> = boots.iter().filter_map(|b| stats::median(b)).collect();
+        let samples: Vec<f64> = boots.iter().flat_map(|b| b.iter().copied()).collect();
         Distribution {
             n: samples.len(),
-            median: stats::median(&samples),
+            boots: boots.len(),
+            noisy_boots,
+            median: stats::median(&boot_medians),
+            spread: stats::robust_cv(&boot_medians),
             p99: stats::percentile(&samples, 99.0),
             max: samples.iter().copied().reduce(f64::max),
+            boot_medians,
             samples,
         }
     }
@@ -193,13 +229,27 @@ pub struct Comparison {
     pub higher_is_better: bool,
     pub baseline: Distribution,
     pub candidate: Distribution,
-    /// median(candidate) / median(baseline).
+    /// median(candidate boot medians) / median(baseline boot medians).
     pub ratio: Option<f64>,
-    /// Bootstrap 95 % interval of the ratio.
+    /// Hierarchical bootstrap 95 % interval of the ratio (boots resampled,
+    /// then windows within each boot).
     pub ci95: Option<(f64, f64)>,
-    /// Two-sided Mann–Whitney U p-value.
+    /// Two-sided rank test of the per-boot medians (exact for small counts).
     pub p_value: Option<f64>,
+    /// `p_value` corrected for the number of comparisons: Holm over the
+    /// gated comparisons, Benjamini–Hochberg over the others.
+    #[serde(default)]
+    pub p_adjusted: Option<f64>,
     pub change: Change,
+    /// Why the change is inconclusive (too few boots, a noisy host, an
+    /// interval across the effect threshold), in one sentence.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The smallest ratio (or its inverse) these boots could call a change
+    /// with 80 % power, from their between-boot spread: how big an effect
+    /// this comparison can see at all. `None` without enough boots.
+    #[serde(default)]
+    pub detectable_ratio: Option<f64>,
     /// The matrix's explanation when this change was expected.
     pub expected: Option<String>,
     /// Whether a regression of this metric fails the comparison (the
@@ -214,6 +264,88 @@ impl Comparison {
     }
 }
 
+/// What a claim says will happen to a metric, as a matrix file writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClaimedChange {
+    Improved,
+    Regressed,
+    Unchanged,
+    /// Improved, unchanged or inconclusive: anything but a regression.
+    NotRegressed,
+}
+
+impl ClaimedChange {
+    pub fn holds(self, change: Change) -> bool {
+        match self {
+            ClaimedChange::Improved => change == Change::Improved,
+            ClaimedChange::Regressed => change == Change::Regressed,
+            ClaimedChange::Unchanged => change == Change::Unchanged,
+            ClaimedChange::NotRegressed => change != Change::Regressed,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ClaimedChange::Improved => "improved",
+            ClaimedChange::Regressed => "regressed",
+            ClaimedChange::Unchanged => "unchanged",
+            ClaimedChange::NotRegressed => "not regressed",
+        }
+    }
+}
+
+/// A claim of the change under test (the series' cover letter, or the
+/// matrix author's): the report opens with whether it held.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    /// The claim in the author's words.
+    pub says: String,
+    pub metric: String,
+    pub change: ClaimedChange,
+    /// Scenario names; empty: every scenario that measures the metric.
+    #[serde(default)]
+    pub scenarios: Vec<String>,
+    /// vCPU counts; empty: all.
+    #[serde(default)]
+    pub vcpus: Vec<u32>,
+}
+
+/// A claim checked against the comparisons it covers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimResult {
+    pub claim: Claim,
+    /// True when every covered comparison has the claimed change and there
+    /// is at least one.
+    pub holds: bool,
+    pub rows: Vec<ClaimRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimRow {
+    pub scenario: String,
+    pub vcpus: u32,
+    pub change: Change,
+    pub holds: bool,
+    pub ratio: Option<f64>,
+    pub ci95: Option<(f64, f64)>,
+    pub p_adjusted: Option<f64>,
+    /// Boots per side (baseline, candidate).
+    pub boots: (usize, usize),
+    pub reason: Option<String>,
+}
+
+/// A timing boot left out of the statistics: other processes took the
+/// host's CPU while it ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoisyCell {
+    pub key: CellKey,
+    pub side: String,
+    /// Host cores other processes used while the scenario ran.
+    pub other_cores: f64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellSummary {
     pub key: CellKey,
@@ -223,6 +355,9 @@ pub struct CellSummary {
     pub wall_ms: f64,
     pub event_classes: Vec<EventClass>,
     pub console_log: PathBuf,
+    /// Host cores other processes used while the cell's scenario ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_other_cores: Option<f64>,
 }
 
 /// A metric the rig can compare: how to read it from a record, its unit,
@@ -284,20 +419,45 @@ pub fn diff(baseline: &Side<'_>, candidate: &Side<'_>, runs: Vec<String>, config
         groups.entry((cell.key.scenario.clone(), cell.key.vcpus)).or_default().1.push(cell);
     }
 
+    let th = &config.thresholds;
     let mut findings = Vec::new();
     let mut comparisons = Vec::new();
     for ((scenario, vcpus), (base, cand)) in &groups {
         findings.extend(correctness(scenario, *vcpus, base, cand));
-        let (base_metrics, cand_metrics) = (finished(base), finished(cand));
+        let (base_boots, cand_boots) = (finished(base), finished(cand));
         for def in &METRICS {
-            let pool = |ms: &[&Metrics]| -> Vec<f64> { ms.iter().flat_map(|m| (def.samples)(m)).collect() };
-            let (b, c) = (pool(&base_metrics), pool(&cand_metrics));
-            if b.is_empty() && c.is_empty() {
+            let side = |boots: &[&CellResult]| -> (Vec<Vec<f64>>, usize) {
+                let mut quiet = Vec::new();
+                let mut noisy = 0;
+                for cell in boots {
+                    let samples = cell.record.metrics.as_ref().map(|m| (def.samples)(m)).unwrap_or_default();
+                    if samples.is_empty() {
+                        continue;
+                    }
+                    if is_noisy(cell, th) {
+                        noisy += 1;
+                    } else {
+                        quiet.push(samples);
+                    }
+                }
+                (quiet, noisy)
+            };
+            let (b, c) = (side(&base_boots), side(&cand_boots));
+            if b.0.is_empty() && c.0.is_empty() && b.1 == 0 && c.1 == 0 {
                 continue;
             }
-            comparisons.push(compare(scenario, *vcpus, def, b, c, config));
+            comparisons.push(measure(scenario, *vcpus, def, b, c, config));
         }
     }
+    adjust_and_judge(&mut comparisons, th);
+    for c in &mut comparisons {
+        c.expected = config
+            .expected
+            .iter()
+            .find(|e| e.metric == c.metric && e.change == c.change && e.scenario.as_ref().is_none_or(|s| *s == c.scenario))
+            .map(|e| e.why.clone());
+    }
+    let claims = config.claims.iter().map(|claim| check_claim(claim, &comparisons)).collect();
     findings.sort_by_key(|f| (!f.kind.is_regression(), f.kind, f.scenario.clone(), f.vcpus));
     comparisons.sort_by_key(|c| (change_rank(c), c.scenario.clone(), c.vcpus, metric_rank(&c.metric)));
 
@@ -314,6 +474,7 @@ pub fn diff(baseline: &Side<'_>, candidate: &Side<'_>, runs: Vec<String>, config
     };
 
     let mut cells: Vec<CellSummary> = Vec::new();
+    let mut noisy_cells = Vec::new();
     for (side, list) in [(&baseline.label, &baseline.cells), (&candidate.label, &candidate.cells)] {
         for cell in list {
             cells.push(CellSummary {
@@ -324,10 +485,16 @@ pub fn diff(baseline: &Side<'_>, candidate: &Side<'_>, runs: Vec<String>, config
                 wall_ms: cell.record.wall_ms,
                 event_classes: classes(cell).into_iter().collect(),
                 console_log: cell.record.console_log.clone(),
+                host_other_cores: cell.record.host_load.map(|h| h.other_cores),
             });
+            if is_noisy(cell, th) && has_timing_samples(cell) {
+                let other_cores = cell.record.host_load.map(|h| h.other_cores).unwrap_or_default();
+                noisy_cells.push(NoisyCell { key: cell.key.clone(), side: side.clone(), other_cores });
+            }
         }
     }
     cells.sort_by(|a, b| a.key.cmp(&b.key).then(a.side.cmp(&b.side)));
+    noisy_cells.sort_by(|a, b| a.key.cmp(&b.key).then(a.side.cmp(&b.side)));
 
     Summary {
         schema: SUMMARY_SCHEMA,
@@ -339,13 +506,25 @@ pub fn diff(baseline: &Side<'_>, candidate: &Side<'_>, runs: Vec<String>, config
         findings,
         comparisons,
         cells,
+        claims,
+        noisy_cells,
     }
 }
 
-/// Metrics only from cells the kernel finished: a crashed run's partial
-/// numbers would compare a different experiment.
-fn finished<'a>(cells: &[&'a CellResult]) -> Vec<&'a Metrics> {
-    cells.iter().filter(|c| c.record.verdict == Verdict::Pass).filter_map(|c| c.record.metrics.as_ref()).collect()
+/// Cells the kernel finished: a crashed run's partial numbers would compare
+/// a different experiment.
+fn finished<'a>(cells: &[&'a CellResult]) -> Vec<&'a CellResult> {
+    cells.iter().filter(|c| c.record.verdict == Verdict::Pass && c.record.metrics.is_some()).copied().collect()
+}
+
+/// A boot during which other processes took more of the host than the
+/// thresholds allow: its timing says more about the host than the kernel.
+fn is_noisy(cell: &CellResult, th: &Thresholds) -> bool {
+    cell.record.host_load.is_some_and(|h| h.other_cores > th.max_host_load)
+}
+
+fn has_timing_samples(cell: &CellResult) -> bool {
+    cell.record.metrics.as_ref().is_some_and(|m| METRICS.iter().any(|def| !(def.samples)(m).is_empty()))
 }
 
 impl Summary {
@@ -405,24 +584,24 @@ fn metric_rank(name: &str) -> usize {
     METRICS.iter().position(|d| d.name == name).unwrap_or(usize::MAX)
 }
 
-fn compare(scenario: &str, vcpus: u32, def: &MetricDef, b: Vec<f64>, c: Vec<f64>, config: &DiffConfig) -> Comparison {
-    let baseline = Distribution::of(b);
-    let candidate = Distribution::of(c);
+/// The statistics of one comparison, before the multiple-comparison
+/// correction decides its change (see [`adjust_and_judge`]).
+fn measure(
+    scenario: &str,
+    vcpus: u32,
+    def: &MetricDef,
+    (base_boots, base_noisy): (Vec<Vec<f64>>, usize),
+    (cand_boots, cand_noisy): (Vec<Vec<f64>>, usize),
+    config: &DiffConfig,
+) -> Comparison {
+    let baseline = Distribution::of_boots(&base_boots, base_noisy);
+    let candidate = Distribution::of_boots(&cand_boots, cand_noisy);
     let ratio = match (baseline.median, candidate.median) {
         (Some(b), Some(c)) if b > 0.0 => Some(c / b),
         _ => None,
     };
-    let ci95 = stats::ratio_of_medians_ci(&baseline.samples, &candidate.samples, BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED);
-    let p_value = stats::mann_whitney_u(&baseline.samples, &candidate.samples).map(|r| r.p);
-    let change = match (p_value, ci95) {
-        (Some(p), Some(ci)) => stats::judge(p, ci, (baseline.n, candidate.n), def.higher_is_better, &config.thresholds),
-        _ => Change::Inconclusive,
-    };
-    let expected = config
-        .expected
-        .iter()
-        .find(|e| e.metric == def.name && e.change == change && e.scenario.as_deref().is_none_or(|s| s == scenario))
-        .map(|e| e.why.clone());
+    let ci95 = stats::hierarchical_ratio_ci(&base_boots, &cand_boots, BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED);
+    let p_value = stats::boot_rank_test(&baseline.boot_medians, &candidate.boot_medians).map(|r| r.p);
     Comparison {
         scenario: scenario.to_string(),
         vcpus,
@@ -434,10 +613,137 @@ fn compare(scenario: &str, vcpus: u32, def: &MetricDef, b: Vec<f64>, c: Vec<f64>
         ratio,
         ci95,
         p_value,
-        change,
-        expected,
+        p_adjusted: None,
+        change: Change::Inconclusive,
+        reason: None,
+        detectable_ratio: None,
+        expected: None,
         gating: config.gate.as_ref().is_none_or(|gate| gate.iter().any(|m| m == def.name)),
     }
+}
+
+/// Corrects the p-values for the number of comparisons and decides each
+/// change. The gated comparisons (those that can fail the run) form one
+/// family under Holm's step-down correction, which bounds the chance of any
+/// false alarm in the exit code by alpha. The others are reported only and
+/// get Benjamini–Hochberg, which bounds the share of false discoveries
+/// among them. Comparisons with too few boots are not tested at all, so
+/// they cannot dilute or inflate either family.
+fn adjust_and_judge(comparisons: &mut [Comparison], th: &Thresholds) {
+    let testable =
+        |c: &Comparison| c.p_value.is_some() && c.baseline.boots >= th.min_boots && c.candidate.boots >= th.min_boots;
+    for gated in [true, false] {
+        let family: Vec<usize> =
+            (0..comparisons.len()).filter(|&i| comparisons[i].gating == gated && testable(&comparisons[i])).collect();
+        let raw: Vec<f64> = family.iter().filter_map(|&i| comparisons[i].p_value).collect();
+        let adjusted = if gated { stats::holm(&raw) } else { stats::benjamini_hochberg(&raw) };
+        for (&i, p) in family.iter().zip(adjusted) {
+            comparisons[i].p_adjusted = Some(p);
+        }
+        // Holm's first step tests at alpha / m: the worst case a single
+        // real change in this family must clear.
+        let alpha = if gated { th.alpha / family.len().max(1) as f64 } else { th.alpha };
+        for &i in &family {
+            let c = &comparisons[i];
+            let spread = pooled_log_sd(&c.baseline.boot_medians, &c.candidate.boot_medians);
+            let boots = c.baseline.boots.min(c.candidate.boots);
+            comparisons[i].detectable_ratio = spread.and_then(|sd| stats::detectable_ratio(sd, boots, alpha, 0.8));
+        }
+    }
+    for c in comparisons.iter_mut() {
+        let (change, reason) = decide(c, th);
+        c.change = change;
+        c.reason = reason;
+    }
+}
+
+/// The change of one comparison and, when it is inconclusive, why.
+fn decide(c: &Comparison, th: &Thresholds) -> (Change, Option<String>) {
+    let boots = (c.baseline.boots, c.candidate.boots);
+    if boots.0 < th.min_boots || boots.1 < th.min_boots {
+        let noisy = c.baseline.noisy_boots + c.candidate.noisy_boots;
+        let why = if noisy > 0 {
+            format!(
+                "host too noisy to judge: {noisy} boot(s) left out because other processes used more than {} host cores while they ran, leaving {} and {} boots (at least {} per side needed)",
+                th.max_host_load, boots.0, boots.1, th.min_boots
+            )
+        } else {
+            format!("{} and {} boots: at least {} per side are needed to judge", boots.0, boots.1, th.min_boots)
+        };
+        return (Change::Inconclusive, Some(why));
+    }
+    let (Some(p), Some(ci)) = (c.p_adjusted, c.ci95) else {
+        return (Change::Inconclusive, Some("no ratio: the baseline's median is zero".to_string()));
+    };
+    let change = stats::judge(p, ci, boots, c.higher_is_better, th);
+    let reason = (change == Change::Inconclusive).then(|| {
+        let floor = stats::min_p_value(boots.0, boots.1);
+        if p >= th.alpha && floor >= th.alpha {
+            format!(
+                "with {} and {} boots no difference can reach p < {} after correction (the rank test's smallest p is {})",
+                boots.0,
+                boots.1,
+                th.alpha,
+                short(floor)
+            )
+        } else if p < th.alpha {
+            format!(
+                "significant (p = {} after correction) but the interval reaches within ×{:.2} of no change",
+                short(p),
+                1.0 + th.min_effect
+            )
+        } else {
+            match c.detectable_ratio {
+                Some(d) if d > 1.0 + th.min_effect => format!(
+                    "too noisy to judge at {} boots: the boots spread so much that only changes beyond ×{d:.2} can be seen (p = {} after correction)",
+                    boots.0.min(boots.1),
+                    short(p)
+                ),
+                _ => format!(
+                    "not significant (p = {} after correction) and the interval reaches beyond ×{:.2}: more boots could tell",
+                    short(p),
+                    1.0 + th.min_effect
+                ),
+            }
+        }
+    });
+    (change, reason)
+}
+
+/// The between-boot standard deviation of log medians, pooled over the two
+/// sides (each side's own spread, so a real difference does not count).
+fn pooled_log_sd(a: &[f64], b: &[f64]) -> Option<f64> {
+    let (sa, sb) = (stats::log_sd(a)?, stats::log_sd(b)?);
+    Some(((sa * sa + sb * sb) / 2.0).sqrt())
+}
+
+fn short(p: f64) -> String {
+    if p < 1e-3 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+fn check_claim(claim: &Claim, comparisons: &[Comparison]) -> ClaimResult {
+    let rows: Vec<ClaimRow> = comparisons
+        .iter()
+        .filter(|c| c.metric == claim.metric)
+        .filter(|c| claim.scenarios.is_empty() || claim.scenarios.contains(&c.scenario))
+        .filter(|c| claim.vcpus.is_empty() || claim.vcpus.contains(&c.vcpus))
+        .map(|c| ClaimRow {
+            scenario: c.scenario.clone(),
+            vcpus: c.vcpus,
+            change: c.change,
+            holds: claim.change.holds(c.change),
+            ratio: c.ratio,
+            ci95: c.ci95,
+            p_adjusted: c.p_adjusted,
+            boots: (c.baseline.boots, c.candidate.boots),
+            reason: c.reason.clone(),
+        })
+        .collect();
+    ClaimResult { claim: claim.clone(), holds: !rows.is_empty() && rows.iter().all(|r| r.holds), rows }
 }
 
 /// The kernel-log classes of a cell that are the kernel's (the TCG

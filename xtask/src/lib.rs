@@ -4,7 +4,10 @@
 
 pub mod bench;
 pub mod bisect;
+pub mod calibrate;
+pub mod calibration;
 pub mod ci;
+pub mod ci_examples;
 pub mod classify;
 pub mod compare;
 pub mod diag;

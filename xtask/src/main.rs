@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use xshell::Shell;
 
 use xtask::guest::verdict::Verdict;
-use xtask::{bench, bisect, ci, compare, doctor, kernel, matrix, project, run, shell, validate};
+use xtask::{bench, bisect, calibrate, ci, compare, doctor, kernel, matrix, project, run, shell, validate};
 
 /// modrig: build baseline and patched kernels, boot them under QEMU, race
 /// module load/unload against refcount traffic, and diff what changed.
@@ -30,6 +30,8 @@ enum Command {
     Matrix(matrix::runner::MatrixArgs),
     /// Check scenario files (and the matrix file) for errors, without booting anything
     Validate(validate::ValidateArgs),
+    /// Compare one kernel with itself (A/A): between-boot spread, false alarms, smallest detectable change
+    Calibrate(calibrate::CalibrateArgs),
     /// Re-render the reports of a matrix run from its stored results
     Report(compare::ReportArgs),
     /// Compare two runs (e.g. yesterday's candidate with today's)
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
             Command::Bench(command) => done(command.run(&sh)),
             Command::Ci(args) => done(args.run(&sh)),
             Command::Matrix(args) => args.run(&sh),
+            Command::Calibrate(args) => args.run(&sh),
             Command::Validate(args) => done(args.run()),
             Command::Report(args) => args.run(),
             Command::Diff(args) => args.run(),

@@ -48,6 +48,11 @@ pub struct Manifest {
     pub merged_from: Vec<MergedRun>,
     /// The cells this run is to have (its shard's, when sharded).
     pub cells: Vec<CellKey>,
+    /// The order the cells start in: correctness cells first, then the
+    /// timing cells one at a time, the two sides of each comparison in
+    /// ABBA order across repetitions.
+    #[serde(default)]
+    pub order: Vec<CellKey>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -289,6 +294,9 @@ pub fn merge(runs: &[PathBuf], results: &Path) -> Result<PathBuf> {
                 }
             })
             .collect(),
+        // Each shard ran on its own machine in its own order: kept one
+        // after the other, shard by shard.
+        order: manifests.iter().flat_map(|m| m.order.iter().cloned()).collect(),
         cells,
     };
     write_manifest(&dir, &merged)?;

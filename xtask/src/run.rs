@@ -19,7 +19,7 @@ use crate::guest::runner::{self, Deadlines, RunOutcome, RunSpec};
 use crate::guest::verdict::{self, Judgement, RunEnd, Verdict};
 use crate::guest::{image, reaper};
 use crate::kernel::build::BuiltKernel;
-use crate::kernel::{self, BuildArgs};
+use crate::kernel;
 use crate::programs::{self, Builtin};
 use crate::scenario::compile::{self, Compiled, Metrics};
 use crate::scenario::{self, Scenario};
@@ -90,16 +90,20 @@ pub fn prepare(sh: &Shell, args: &GuestArgs, default_vcpus: u32) -> Result<Prepa
 /// empty), in the order given, deciding the accelerator once. Their `vcpus`
 /// is 2 until the caller sets it.
 pub fn prepare_variants(sh: &Shell, args: &HostArgs, variants: &[String]) -> Result<(Vec<Prepared>, HostFacts)> {
+    let matrix = crate::matrix::load(&args.matrix)?;
+    prepare_matrix_variants(sh, args, &matrix, variants)
+}
+
+/// [`prepare_variants`] for a matrix already in memory.
+pub fn prepare_matrix_variants(
+    sh: &Shell,
+    args: &HostArgs,
+    matrix: &crate::matrix::Matrix,
+    variants: &[String],
+) -> Result<(Vec<Prepared>, HostFacts)> {
     reaper::install_signal_handler()?;
     doctor::ensure_host(sh, doctor::Needs::Everything, args.no_install)?;
-    let build_args = BuildArgs {
-        variants: variants.to_vec(),
-        matrix: args.matrix.clone(),
-        cache_dir: args.cache_dir.clone(),
-        json: false,
-        no_install: args.no_install,
-    };
-    let kernels = kernel::build_all(sh, &build_args)?;
+    let kernels = kernel::build_matrix_variants(sh, matrix, variants, args.cache_dir.as_deref(), args.no_install)?;
     guests_for(sh, args, kernels)
 }
 
@@ -215,9 +219,9 @@ impl Plan {
     fn evaluate(&self, events: &[modrig_proto::Event]) -> (Vec<String>, Option<Metrics>) {
         match self {
             Plan::Builtin(b) => (programs::broken_expectations(b, events), None),
-            Plan::Scenario { compiled, .. } => {
+            Plan::Scenario { scenario, compiled } => {
                 let eval = compile::evaluate(compiled, events);
-                (eval.broken, Some(eval.metrics))
+                (eval.broken, Some(declared_only(eval.metrics, &scenario.metrics)))
             }
         }
     }
@@ -235,6 +239,29 @@ impl Plan {
             Plan::Builtin(_) => defaults,
             Plan::Scenario { scenario, .. } => Deadlines { run: scenario.deadline, ..defaults },
         }
+    }
+}
+
+/// Keeps the metrics a scenario asks for (`metrics:`) and drops the rest:
+/// a correctness scenario's syscalls are timed too, but its cells may share
+/// the host with other guests, so their timings are no measurement, and a
+/// comparison of them would only add noise to the diff. Outcome counts are
+/// kept always: they are evidence, not timing.
+fn declared_only(metrics: Metrics, declared: &[scenario::Metric]) -> Metrics {
+    use scenario::Metric;
+    let asked = |m: Metric| declared.contains(&m);
+    Metrics {
+        unload_latency_ns: if asked(Metric::UnloadLatency) { metrics.unload_latency_ns } else { vec![] },
+        load_latency_ns: if asked(Metric::LoadLatency) { metrics.load_latency_ns } else { vec![] },
+        outcomes: metrics.outcomes,
+        cycles_per_sec: if asked(Metric::CyclesPerSec) { metrics.cycles_per_sec } else { None },
+        stall_other_cpus_ns: if asked(Metric::StallOtherCpus) { metrics.stall_other_cpus_ns } else { vec![] },
+        stall_other_cpus_thread_ns: if asked(Metric::StallOtherCpus) {
+            metrics.stall_other_cpus_thread_ns
+        } else {
+            vec![]
+        },
+        refcount_ops_per_sec: if asked(Metric::RefcountOps) { metrics.refcount_ops_per_sec } else { vec![] },
     }
 }
 
@@ -260,6 +287,10 @@ pub struct RunRecord {
     pub metrics: Option<Metrics>,
     pub console_log: PathBuf,
     pub events_log: PathBuf,
+    /// Other processes' CPU use on the host while the scenario ran, in host
+    /// cores (absent when it could not be measured, and in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_load: Option<crate::guest::hostload::HostLoad>,
 }
 
 impl RunArgs {
@@ -314,6 +345,7 @@ pub fn run_plan(prepared: &Prepared, plan: &Plan, dir: &Path) -> Result<(RunReco
         metrics,
         console_log: outcome.console_log.clone(),
         events_log: outcome.events_log.clone(),
+        host_load: outcome.host_load,
     };
     write_atomic(&dir.join("verdict.json"), &serde_json::to_vec_pretty(&record)?)?;
     Ok((record, outcome))

@@ -80,6 +80,7 @@ fn write_shard(dir: &Path, k: u32, vcpus: u32) {
             // Where the shard machine had it: a merge must not keep this.
             console_log: PathBuf::from("/elsewhere/console.log"),
             events_log: PathBuf::from("/elsewhere/events.jsonl"),
+            host_load: None,
         };
         std::fs::write(cell.join("verdict.json"), serde_json::to_vec_pretty(&record).unwrap()).unwrap();
     }
@@ -92,6 +93,7 @@ fn write_shard(dir: &Path, k: u32, vcpus: u32) {
         inputs: inputs(),
         shard: Some(Shard { k, n: 2 }),
         merged_from: vec![],
+        order: keys.clone(),
         cells: keys,
     };
     results::write_manifest(dir, &manifest).unwrap();

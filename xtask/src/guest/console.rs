@@ -42,6 +42,7 @@ pub struct Console {
     commands: Sender<ConsoleCommand>,
     thread: Option<JoinHandle<()>>,
     started: Instant,
+    qemu_pid: i32,
 }
 
 impl Console {
@@ -52,14 +53,15 @@ impl Console {
         let options = Options::default().timeout_ms(Some(100)).strip_ansi_escape_codes(true);
         let started = Instant::now();
         let session = rexpect::session::spawn_with_options(qemu, options).context("cannot start QEMU")?;
-        let guard = GroupGuard::new(process_group_of(&session)?);
+        let qemu_pid = process_group_of(&session)?;
+        let guard = GroupGuard::new(qemu_pid);
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (commands, inbox) = mpsc::channel();
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("console".into())
             .spawn(move || drain(session, guard, inbox, thread_shared, &mut log, started))?;
-        Ok(Console { shared, commands, thread: Some(thread), started })
+        Ok(Console { shared, commands, thread: Some(thread), started, qemu_pid })
     }
 
     /// Everything the console printed so far.
@@ -83,6 +85,15 @@ impl Console {
     /// True once QEMU has exited (its pty reached EOF).
     pub fn ended(&self) -> bool {
         self.shared.lock().unwrap_or_else(|e| e.into_inner()).ended
+    }
+
+    /// QEMU's pid (for reading its CPU time in /proc). rexpect forks, calls
+    /// setsid() and execs QEMU directly, so QEMU leads a session and a
+    /// process group of its own on its pty: the pty's foreground process
+    /// group id found by [`process_group_of`] is QEMU's pid. The pid stays
+    /// QEMU's until the console thread reaps it after it exits.
+    pub fn qemu_pid(&self) -> i32 {
+        self.qemu_pid
     }
 
     pub fn elapsed(&self) -> Duration {

@@ -4,6 +4,7 @@
 pub mod accel;
 pub mod channel;
 pub mod console;
+pub mod hostload;
 pub mod image;
 pub mod initramfs;
 pub mod qemu;

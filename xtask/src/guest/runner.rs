@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use modrig_proto::{Event, EventKind, Program, Step};
 
-use super::channel::{Listener, Received};
+use super::channel::{Channel, Listener, Received};
 use super::console::Console;
+use super::hostload::{HostLoad, HostLoadSampler};
 use super::qemu::{self, Accel, Detectors, GuestSpec};
 use super::verdict::RunEnd;
 
@@ -74,6 +75,11 @@ pub struct RunOutcome {
     /// From QEMU's start to the init script's boot marker on the console.
     pub boot_to_init: Option<Duration>,
     pub wall: Duration,
+    /// Other processes' CPU use on the host from the program's start (sent
+    /// after the agent's Ready) to its end, however it ended; `None` when the
+    /// program never started, QEMU was gone by the end, or /proc could not
+    /// be read.
+    pub host_load: Option<HostLoad>,
 }
 
 /// Console lines that mean one of the guest's hang detectors reported.
@@ -121,9 +127,16 @@ pub fn run(spec: &RunSpec<'_>) -> Result<RunOutcome> {
     let console = Console::spawn(qemu, &console_log)?;
     let mut events_file = File::create(&events_log)?;
 
-    let mut session = Session { console: &console, events: Vec::new(), events_file: &mut events_file, scan_offset: 0 };
+    let mut session = Session {
+        console: &console,
+        events: Vec::new(),
+        events_file: &mut events_file,
+        scan_offset: 0,
+        host_load: None,
+    };
     let (end, boot_to_ready) = session.drive(spec, &listener, started)?;
     let events = std::mem::take(&mut session.events);
+    let host_load = session.host_load;
 
     match &end {
         RunEnd::DetectorFired | RunEnd::Deadline { .. } if spec.sysrq_on_hang => {
@@ -150,6 +163,7 @@ pub fn run(spec: &RunSpec<'_>) -> Result<RunOutcome> {
         boot_to_ready,
         boot_to_init,
         wall: started.elapsed(),
+        host_load,
     })
 }
 
@@ -159,6 +173,8 @@ struct Session<'a> {
     events_file: &'a mut File,
     /// How far the console has been scanned for markers.
     scan_offset: usize,
+    /// Set by [`Session::drive`] once the program has ended.
+    host_load: Option<HostLoad>,
 }
 
 impl Session<'_> {
@@ -218,6 +234,32 @@ impl Session<'_> {
         };
 
         channel.send(spec.program).context("sending the program")?;
+        // The host-load window covers the program, not the boot. It ends as
+        // soon as the run's end is known, before any wait for QEMU to exit
+        // (QEMU's /proc entry is gone once it exits and is reaped) and before
+        // sysrq dumps. Runs that end early (a deadline, a hang, a panic) are
+        // measured up to that point too: whether the host was busy while a
+        // guest stalled is exactly what a noisy-boot filter needs. When QEMU
+        // is already gone at the end (it exited by itself), the window
+        // cannot be closed and host_load is None.
+        let sampler = HostLoadSampler::start(console.qemu_pid());
+        let (end, wait_for_exit) = self.run_program(spec, &mut channel, run_deadline)?;
+        self.host_load = sampler.and_then(HostLoadSampler::finish);
+        if wait_for_exit {
+            console.wait_for_exit(Duration::from_secs(10));
+        }
+        Ok((end, Some(boot_to_ready)))
+    }
+
+    /// Follows the agent's events until the program ends, one way or
+    /// another: (how it ended, whether QEMU is expected to exit by itself).
+    fn run_program(
+        &mut self,
+        spec: &RunSpec<'_>,
+        channel: &mut Channel,
+        run_deadline: Instant,
+    ) -> Result<(RunEnd, bool)> {
+        let console = self.console;
         let mut current_step = 0usize;
         let mut step_started = Instant::now();
         let mut detector_seen: Option<Instant> = None;
@@ -226,7 +268,7 @@ impl Session<'_> {
                 Ok(Received::Event(event)) => {
                     self.record(&event)?;
                     if event.kind == EventKind::Done {
-                        return Ok((RunEnd::Done, Some(boot_to_ready)));
+                        return Ok((RunEnd::Done, false));
                     }
                     // Any event shows progress; with parallel branches the
                     // step after the last reported one is a best guess.
@@ -236,25 +278,21 @@ impl Session<'_> {
                     step_started = Instant::now();
                 }
                 Ok(Received::Nothing) => {}
-                Ok(Received::Closed) => {
-                    console.wait_for_exit(Duration::from_secs(10));
-                    return Ok((RunEnd::GuestExited, Some(boot_to_ready)));
-                }
-                Err(e) => return Ok((RunEnd::RigError { message: format!("{e:#}") }, Some(boot_to_ready))),
+                Ok(Received::Closed) => return Ok((RunEnd::GuestExited, true)),
+                Err(e) => return Ok((RunEnd::RigError { message: format!("{e:#}") }, false)),
             }
             let (hang, panic) = self.scan_console();
             if panic {
-                console.wait_for_exit(Duration::from_secs(10));
-                return Ok((RunEnd::GuestExited, Some(boot_to_ready)));
+                return Ok((RunEnd::GuestExited, true));
             }
             if console.ended() {
-                return Ok((RunEnd::GuestExited, Some(boot_to_ready)));
+                return Ok((RunEnd::GuestExited, false));
             }
             if hang && detector_seen.is_none() {
                 detector_seen = Some(Instant::now());
             }
             if detector_seen.is_some_and(|at| at.elapsed() >= DETECTOR_GRACE) {
-                return Ok((RunEnd::DetectorFired, Some(boot_to_ready)));
+                return Ok((RunEnd::DetectorFired, false));
             }
             let now = Instant::now();
             if now >= step_started + spec.deadlines.step {
@@ -263,11 +301,11 @@ impl Session<'_> {
                     describe_step(modrig_proto::step_at(&spec.program.steps, current_step)),
                     spec.deadlines.step.as_secs()
                 );
-                return Ok((RunEnd::Deadline { what }, Some(boot_to_ready)));
+                return Ok((RunEnd::Deadline { what }, false));
             }
             if now >= run_deadline {
                 let what = format!("the run did not finish within {} s", spec.deadlines.run.as_secs());
-                return Ok((RunEnd::Deadline { what }, Some(boot_to_ready)));
+                return Ok((RunEnd::Deadline { what }, false));
             }
         }
     }

@@ -73,12 +73,38 @@ pub fn build_all(sh: &Shell, args: &BuildArgs) -> Result<Vec<BuiltKernel>> {
 /// build environment (cache, reporter) to `work`.
 fn with_env<T>(sh: &Shell, args: &BuildArgs, work: impl FnOnce(&BuildEnv<'_>, &[&Variant]) -> Result<T>) -> Result<T> {
     let matrix = matrix::load(&args.matrix)?;
-    let selected = matrix.select(&args.variants)?;
+    with_matrix(sh, &matrix, &args.variants, args.cache_dir.as_deref(), args.json, args.no_install, work)
+}
+
+/// Builds the named variants of a matrix already in memory (a calibration
+/// makes one up), sharing one cache.
+pub fn build_matrix_variants(
+    sh: &Shell,
+    matrix: &matrix::Matrix,
+    names: &[String],
+    cache_dir: Option<&std::path::Path>,
+    no_install: bool,
+) -> Result<Vec<BuiltKernel>> {
+    with_matrix(sh, matrix, names, cache_dir, false, no_install, |env, variants| {
+        variants.iter().map(|variant| build::build_variant(env, variant)).collect()
+    })
+}
+
+fn with_matrix<T>(
+    sh: &Shell,
+    matrix: &matrix::Matrix,
+    names: &[String],
+    cache_dir: Option<&std::path::Path>,
+    json: bool,
+    no_install: bool,
+    work: impl FnOnce(&BuildEnv<'_>, &[&Variant]) -> Result<T>,
+) -> Result<T> {
+    let selected = matrix.select(names)?;
     let default_source = selected.iter().any(|v| v.source == matrix::Source::default_tarball());
-    doctor::ensure_host(sh, doctor::Needs::KernelBuild { default_source }, args.no_install)?;
-    let cache = project::cache_dir(args.cache_dir.as_deref())?;
+    doctor::ensure_host(sh, doctor::Needs::KernelBuild { default_source }, no_install)?;
+    let cache = project::cache_dir(cache_dir)?;
     let terminal;
-    let reporter: &dyn Reporter = if args.json {
+    let reporter: &dyn Reporter = if json {
         &JsonReporter
     } else {
         terminal = TerminalReporter::default();

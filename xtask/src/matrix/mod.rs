@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::diag::{Located, LocatedErrors};
-use crate::diff::{DiffConfig, ExpectedChange};
+use crate::diff::{Claim, DiffConfig, ExpectedChange};
 use crate::project;
 use crate::stats::Thresholds;
 use crate::yaml_loc::YamlIndex;
@@ -34,7 +34,7 @@ pub struct Matrix {
     pub scenarios: Vec<PathBuf>,
     /// vCPU counts every scenario runs with (default: [2]).
     pub vcpus: Vec<u32>,
-    /// Runs per variant × scenario × vCPUs (samples pool across them).
+    /// Boots per variant × scenario × vCPUs: the unit the statistics count.
     pub repetitions: u32,
     pub diff: DiffConfig,
 }
@@ -127,14 +127,21 @@ struct RawMatrix {
     expected_changes: Vec<ExpectedChange>,
     #[serde(default)]
     gate: Option<Vec<String>>,
+    #[serde(default)]
+    claims: Vec<Claim>,
 }
 
 fn default_vcpus() -> Vec<u32> {
     vec![2]
 }
 
+/// Boots per side when a matrix file does not say: the fewest with which
+/// the rank test of per-boot medians can reach p < 0.01 (2/C(12,6) = 0.002)
+/// and survive a Holm correction over a handful of gated comparisons.
+pub const DEFAULT_REPETITIONS: u32 = 6;
+
 fn default_repetitions() -> u32 {
-    1
+    DEFAULT_REPETITIONS
 }
 
 #[derive(Deserialize)]
@@ -349,6 +356,53 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
             );
         }
     }
+    if th.min_boots < 2 {
+        error(
+            "thresholds.min_boots",
+            format!("min_boots {}: expected at least 2 (a spread needs two boots)", th.min_boots),
+        );
+    }
+    if th.max_host_load.is_nan() || th.max_host_load < 0.0 {
+        error(
+            "thresholds.max_host_load",
+            format!("max_host_load {}: expected host cores >= 0 (0.25 = a quarter of one core)", th.max_host_load),
+        );
+    }
+    for (i, claim) in raw.claims.iter().enumerate() {
+        if !crate::diff::METRIC_NAMES.contains(&claim.metric.as_str()) {
+            error(
+                &format!("claims[{i}].metric"),
+                format!("unknown metric `{}`: expected one of {}", claim.metric, crate::diff::METRIC_NAMES.join(", ")),
+            );
+        }
+        if claim.says.trim().is_empty() {
+            error(&format!("claims[{i}].says"), "`says` is empty: state the claim in a sentence".to_string());
+        }
+        let names: Vec<String> = raw
+            .scenarios
+            .iter()
+            .map(|s| {
+                let stem = Path::new(s).file_stem().map(|f| f.to_string_lossy().into_owned());
+                stem.unwrap_or_else(|| s.clone())
+            })
+            .collect();
+        for (j, scenario) in claim.scenarios.iter().enumerate() {
+            if !names.contains(scenario) {
+                error(
+                    &format!("claims[{i}].scenarios[{j}]"),
+                    format!("scenario `{scenario}` is not in this matrix's `scenarios` ({})", names.join(", ")),
+                );
+            }
+        }
+        for (j, n) in claim.vcpus.iter().enumerate() {
+            if !raw.vcpus.contains(n) {
+                error(
+                    &format!("claims[{i}].vcpus[{j}]"),
+                    format!("{n} vCPUs is not among this matrix's `vcpus` {:?}", raw.vcpus),
+                );
+            }
+        }
+    }
     if errors.is_empty() {
         Ok(Matrix {
             file: file.to_path_buf(),
@@ -362,6 +416,7 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
                 thresholds: raw.thresholds,
                 expected: raw.expected_changes.clone(),
                 gate: raw.gate.clone(),
+                claims: raw.claims.clone(),
             },
         })
     } else {

@@ -53,18 +53,22 @@ impl fmt::Display for Shard {
     }
 }
 
-/// Every cell, ordered repetition by repetition, then scenario, vCPUs and
-/// variant: the variants of one comparison run back to back, so a slow
-/// drift of the host hits both sides alike, and an interrupted run has
-/// whole comparisons rather than one side of many.
+/// Every cell, ordered repetition by repetition, then scenario and vCPUs,
+/// with the variants of one comparison back to back in ABBA order: the
+/// baseline first in odd repetitions, the candidate first in even ones.
+/// A slow drift of the host then lands on both sides alike (each pair of
+/// repetitions cancels a linear trend), and an interrupted run has whole
+/// comparisons rather than one side of many.
 pub fn plan(variants: &[String], scenarios: &[PlannedScenario], vcpus: &[u32], repetitions: u32) -> Vec<Cell> {
     let mut cells = Vec::new();
     for rep in 1..=repetitions {
+        let order: Vec<&String> =
+            if rep % 2 == 1 { variants.iter().collect() } else { variants.iter().rev().collect() };
         for scenario in scenarios {
             for &n in vcpus {
-                for variant in variants {
+                for variant in &order {
                     cells.push(Cell {
-                        key: CellKey { variant: variant.clone(), scenario: scenario.name.clone(), vcpus: n, rep },
+                        key: CellKey { variant: (*variant).clone(), scenario: scenario.name.clone(), vcpus: n, rep },
                         timing: scenario.timing,
                     });
                 }
@@ -72,6 +76,13 @@ pub fn plan(variants: &[String], scenarios: &[PlannedScenario], vcpus: &[u32], r
         }
     }
     cells
+}
+
+/// The order cells start in: correctness cells first (they may share the
+/// host with each other), then the timing cells one at a time in plan order.
+pub fn run_order(cells: &[Cell]) -> Vec<Cell> {
+    let (timing, correctness): (Vec<&Cell>, Vec<&Cell>) = cells.iter().partition(|c| c.timing);
+    correctness.into_iter().chain(timing).cloned().collect()
 }
 
 /// The cells of `shard`. The unit of sharding is a comparison (scenario ×
@@ -115,6 +126,28 @@ mod tests {
         let names: Vec<String> = cells.iter().take(4).map(|c| c.key.rel_dir()).collect();
         assert_eq!(names, ["base/a/2cpu-r1", "cand/a/2cpu-r1", "base/a/4cpu-r1", "cand/a/4cpu-r1"]);
         assert!(cells.iter().all(|c| c.timing == (c.key.scenario != "c")));
+        // The second repetition starts with the candidate: ABBA.
+        let second: Vec<String> = cells.iter().skip(12).take(2).map(|c| c.key.rel_dir()).collect();
+        assert_eq!(second, ["cand/a/2cpu-r2", "base/a/2cpu-r2"]);
+    }
+
+    #[test]
+    fn abba_order_puts_each_side_first_equally_often() {
+        let cells = plan(&["base".into(), "cand".into()], &scenarios(), &[4], 6);
+        let timing: Vec<Cell> = run_order(&cells).into_iter().filter(|c| c.timing).collect();
+        for scenario in ["a", "b"] {
+            let sequence: String = timing
+                .iter()
+                .filter(|c| c.key.scenario == scenario)
+                .map(|c| if c.key.variant == "base" { 'A' } else { 'B' })
+                .collect();
+            assert_eq!(sequence, "ABBAABBAABBA", "{scenario}");
+        }
+        // Correctness cells start first, timing cells after them.
+        let order = run_order(&cells);
+        let first_timing = order.iter().position(|c| c.timing).unwrap();
+        assert!(order[..first_timing].iter().all(|c| !c.timing));
+        assert!(order[first_timing..].iter().all(|c| c.timing));
     }
 
     #[test]

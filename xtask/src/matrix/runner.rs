@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use xshell::Shell;
 
 use crate::compare;
-use crate::diff::{CellKey, CellResult};
+use crate::diff::{self, CellKey, CellResult};
 use crate::guest::verdict::{RunEnd, Verdict};
 use crate::matrix::plan::{self, Cell, PlannedScenario, Shard};
 use crate::matrix::{self, Matrix};
@@ -60,83 +60,16 @@ struct Setup {
 
 impl MatrixArgs {
     pub fn run(self, sh: &Shell) -> Result<ExitCode> {
-        let started = Instant::now();
         let mut matrix = matrix::load(&self.host.matrix)?;
         self.apply_overrides(&mut matrix)?;
-        let (baseline, candidate) = sides(&matrix)?;
-        let plans = load_scenarios(&matrix, &self.scenarios)?;
-        let planned: Vec<PlannedScenario> = plans.iter().map(|(p, _)| p.clone()).collect();
-        let variants = vec![baseline.clone(), candidate.clone()];
-        let mut cells = plan::plan(&variants, &planned, &matrix.vcpus, matrix.repetitions);
-        if let Some(shard) = self.shard {
-            cells = plan::shard(&cells, shard);
-        }
-
-        let build_started = Instant::now();
-        let (prepared, facts) = run::prepare_variants(sh, &self.host, &variants)?;
-        let build_time = build_started.elapsed();
-        let inputs = inputs(&matrix, &baseline, &candidate, &prepared, &planned)?;
-        let host = HostRecord {
-            kernel: facts.host_kernel,
-            qemu: facts.qemu_version,
-            cores: host_cores(),
-            accel: prepared[0].accel.clone(),
+        let job = Job {
+            scenarios: self.scenarios.clone(),
+            shard: self.shard,
+            resume: self.resume.clone(),
+            results: self.results.clone().unwrap_or_else(|| project::root().join("results")),
+            tag: None,
         };
-        let keys: Vec<CellKey> = cells.iter().map(|c| c.key.clone()).collect();
-        let run_dir = match &self.resume {
-            Some(dir) => resume(dir, &inputs, self.shard, &keys)?,
-            None => {
-                let results = self.results.clone().unwrap_or_else(|| project::root().join("results"));
-                let tag = match self.shard {
-                    Some(s) => format!("shard{}of{}", s.k, s.n),
-                    None => "matrix".to_string(),
-                };
-                let (run_id, dir) = results::create_run_dir(&results, &tag)?;
-                let manifest = Manifest {
-                    schema: results::MANIFEST_SCHEMA,
-                    run_id,
-                    created_utc: timefmt::now_compact_utc(),
-                    rig: results::rig_version(&project::root()),
-                    host,
-                    inputs,
-                    shard: self.shard,
-                    merged_from: vec![],
-                    cells: keys,
-                };
-                results::write_manifest(&dir, &manifest)?;
-                dir
-            }
-        };
-        eprintln!(
-            "matrix: {} cells ({} vs {}, {} scenarios, vCPUs {:?}, {} repetition(s){}) on {}, results in {}",
-            cells.len(),
-            baseline,
-            candidate,
-            planned.len(),
-            matrix.vcpus,
-            matrix.repetitions,
-            self.shard.map(|s| format!(", shard {s}")).unwrap_or_default(),
-            prepared[0].accel.how,
-            run_dir.display()
-        );
-
-        let setup = Setup { prepared, plans };
-        let cells_started = Instant::now();
-        let times = run_cells(&setup, &cells, &run_dir)?;
-        let cells_time = cells_started.elapsed();
-        let status = compare::report_run(&run_dir, true)?;
-        let timing = Timing {
-            total_s: started.elapsed().as_secs_f64(),
-            build_s: build_time.as_secs_f64(),
-            boot_s: times.boot.as_secs_f64(),
-            scenarios_s: cells_time.saturating_sub(times.boot).as_secs_f64(),
-            cells_run: times.ran,
-        };
-        fsutil::write_atomic(&run_dir.join(TIMING), &serde_json::to_vec_pretty(&timing)?)?;
-        eprintln!(
-            "matrix: done in {:.1} s (kernels and images {:.1} s, guest boots {:.1} s, scenarios {:.1} s)",
-            timing.total_s, timing.build_s, timing.boot_s, timing.scenarios_s
-        );
+        let (_, status) = execute(sh, &self.host, &matrix, &job)?;
         Ok(ExitCode::from(status.exit_code()))
     }
 
@@ -155,6 +88,101 @@ impl MatrixArgs {
         }
         Ok(())
     }
+}
+
+/// How one matrix run is carried out, besides the matrix itself.
+pub struct Job {
+    /// Only these scenarios of the matrix (empty: all).
+    pub scenarios: Vec<String>,
+    pub shard: Option<Shard>,
+    /// Finish this interrupted run instead of starting one.
+    pub resume: Option<PathBuf>,
+    /// Where run directories go.
+    pub results: PathBuf,
+    /// The run directory's tag (default `matrix`, or the shard).
+    pub tag: Option<String>,
+}
+
+/// Builds both variants, runs every cell of `matrix` without a verdict,
+/// then diffs and reports. Returns the run directory and its status.
+pub fn execute(sh: &Shell, host_args: &HostArgs, matrix: &Matrix, job: &Job) -> Result<(PathBuf, diff::Status)> {
+    let started = Instant::now();
+    let (baseline, candidate) = sides(matrix)?;
+    let plans = load_scenarios(matrix, &job.scenarios)?;
+    let planned: Vec<PlannedScenario> = plans.iter().map(|(p, _)| p.clone()).collect();
+    let variants = vec![baseline.clone(), candidate.clone()];
+    let mut cells = plan::plan(&variants, &planned, &matrix.vcpus, matrix.repetitions);
+    if let Some(shard) = job.shard {
+        cells = plan::shard(&cells, shard);
+    }
+
+    let build_started = Instant::now();
+    let (prepared, facts) = run::prepare_matrix_variants(sh, host_args, matrix, &variants)?;
+    let build_time = build_started.elapsed();
+    let inputs = inputs(matrix, &baseline, &candidate, &prepared, &planned)?;
+    let host = HostRecord {
+        kernel: facts.host_kernel,
+        qemu: facts.qemu_version,
+        cores: host_cores(),
+        accel: prepared[0].accel.clone(),
+    };
+    let keys: Vec<CellKey> = cells.iter().map(|c| c.key.clone()).collect();
+    let run_dir = match &job.resume {
+        Some(dir) => resume(dir, &inputs, job.shard, &keys)?,
+        None => {
+            let tag = match (job.shard, &job.tag) {
+                (Some(s), _) => format!("shard{}of{}", s.k, s.n),
+                (None, Some(tag)) => tag.clone(),
+                (None, None) => "matrix".to_string(),
+            };
+            let (run_id, dir) = results::create_run_dir(&job.results, &tag)?;
+            let manifest = Manifest {
+                schema: results::MANIFEST_SCHEMA,
+                run_id,
+                created_utc: timefmt::now_compact_utc(),
+                rig: results::rig_version(&project::root()),
+                host,
+                inputs,
+                shard: job.shard,
+                merged_from: vec![],
+                cells: keys,
+                order: plan::run_order(&cells).into_iter().map(|c| c.key).collect(),
+            };
+            results::write_manifest(&dir, &manifest)?;
+            dir
+        }
+    };
+    eprintln!(
+        "matrix: {} cells ({} vs {}, {} scenarios, vCPUs {:?}, {} boots per side, ABBA order{}) on {}, results in {}",
+        cells.len(),
+        baseline,
+        candidate,
+        planned.len(),
+        matrix.vcpus,
+        matrix.repetitions,
+        job.shard.map(|s| format!(", shard {s}")).unwrap_or_default(),
+        prepared[0].accel.how,
+        run_dir.display()
+    );
+
+    let setup = Setup { prepared, plans };
+    let cells_started = Instant::now();
+    let times = run_cells(&setup, &cells, &run_dir)?;
+    let cells_time = cells_started.elapsed();
+    let status = compare::report_run(&run_dir, true)?;
+    let timing = Timing {
+        total_s: started.elapsed().as_secs_f64(),
+        build_s: build_time.as_secs_f64(),
+        boot_s: times.boot.as_secs_f64(),
+        scenarios_s: cells_time.saturating_sub(times.boot).as_secs_f64(),
+        cells_run: times.ran,
+    };
+    fsutil::write_atomic(&run_dir.join(TIMING), &serde_json::to_vec_pretty(&timing)?)?;
+    eprintln!(
+        "matrix: done in {:.1} s (kernels and images {:.1} s, guest boots {:.1} s, scenarios {:.1} s)",
+        timing.total_s, timing.build_s, timing.boot_s, timing.scenarios_s
+    );
+    Ok((run_dir, status))
 }
 
 /// The baseline and candidate variant names: the file's, else its first two.
@@ -380,6 +408,7 @@ fn infra_record(guest: &Prepared, key: &CellKey, dir: &Path, message: &str) -> R
         metrics: None,
         console_log: dir.join("console.log"),
         events_log: dir.join("events.jsonl"),
+        host_load: None,
     }
 }
 

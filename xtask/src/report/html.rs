@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use super::{escape, num, svg};
-use crate::diff::{Comparison, Finding, Summary};
+use crate::diff::{ClaimResult, Comparison, Finding, Summary};
 use crate::stats::Change;
 
 /// Side colours: blue and orange stay distinct for the common kinds of
@@ -14,19 +14,32 @@ use crate::stats::Change;
 const BASELINE_COLOR: &str = "#1f77b4";
 const CANDIDATE_COLOR: &str = "#ff7f0e";
 
+// Laid out for a 1400 px window without horizontal scrolling: the body is
+// at most 1200 px, tables take its width and wrap their cells (long paths
+// and words anywhere), numbers are a little smaller, plots shrink to fit,
+// and only a kernel report's <pre> scrolls, inside its own box.
 const STYLE: &str = "\
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
-h1{font-size:1.4em}h2{margin-top:2em;border-bottom:1px solid #ddd}h3{font-size:1.05em}
+h1{font-size:1.4em;overflow-wrap:anywhere}h2{margin-top:2em;border-bottom:1px solid #ddd}h3{font-size:1.05em}
 code,pre{font-family:ui-monospace,'DejaVu Sans Mono',monospace;font-size:.9em}
-pre{background:#f6f8fa;border:1px solid #ddd;padding:.6em;overflow-x:auto}
-table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
-th,td{border:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:top}
-td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+code{overflow-wrap:anywhere}
+pre{background:#f6f8fa;border:1px solid #ddd;padding:.6em;overflow-x:auto;max-width:100%;box-sizing:border-box}
+table{border-collapse:collapse;margin:.5em 0;font-size:.9em;max-width:100%}
+table.wide{width:100%}
+th,td{border:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+td.n{text-align:right;font-variant-numeric:tabular-nums;font-size:.92em}
+td.n,td.nw{white-space:nowrap}
 th{background:#f6f8fa}
+small,.why{color:#555;font-size:.85em}
+.why{display:block;margin-top:.2em}
 .status{display:inline-block;padding:.2em .6em;border-radius:.3em;font-weight:bold;color:#fff}
-.clean{background:#2a7d2a}.regressed{background:#c0392b}.infra{background:#b7791f}
+.clean,.holds{background:#2a7d2a}.regressed,.fails{background:#c0392b}.infra{background:#b7791f}
+.verdict{display:inline-block;padding:.1em .5em;border-radius:.3em;font-weight:bold;color:#fff;font-size:.9em}
 tr.regressed td{background:#fdecea}tr.improved td{background:#eaf6ea}tr.expected td{color:#666}
-figure{display:inline-block;margin:.5em 1em 1em 0;vertical-align:top}
+tr.no td{background:#fdf3e6}
+.note{background:#fdf3e6;border-left:4px solid #b7791f;padding:.4em .8em}
+figure{display:inline-block;margin:.5em 1em 1em 0;vertical-align:top;max-width:100%}
+svg.plot{max-width:100%;height:auto}
 figcaption{font-size:.9em;max-width:640px}
 .muted{color:#666}
 ";
@@ -54,12 +67,16 @@ pub fn render(summary: &Summary) -> String {
         let _ = writeln!(out, "<p class=\"muted\">Runs: {}</p>", runs.join(", "));
     }
 
+    claims(&mut out, summary);
     findings(&mut out, summary);
+    if let Some(note) = super::host_noise(summary) {
+        let _ = writeln!(out, "<h2>Host noise</h2>\n<p class=\"note\">{}</p>", escape(&note));
+    }
     comparisons(&mut out, summary);
     plots(&mut out, summary);
 
-    let _ = writeln!(out, "<h2>Thresholds</h2>\n<ul>");
-    for line in super::threshold_lines(summary) {
+    let _ = writeln!(out, "<h2>Method and thresholds</h2>\n<ul>");
+    for line in super::method_lines(summary) {
         let _ = writeln!(out, "<li>{}</li>", escape(&line));
     }
     let _ = writeln!(out, "</ul>");
@@ -67,6 +84,59 @@ pub fn render(summary: &Summary) -> String {
     cells(&mut out, summary);
     out.push_str("</body>\n</html>\n");
     out
+}
+
+/// Each claim with a badge saying whether it held, and its comparisons.
+fn claims(out: &mut String, summary: &Summary) {
+    if summary.claims.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "<h2 id=\"claims\">Claims: {}</h2>", escape(&super::claims_tally(summary)));
+    for claim in &summary.claims {
+        claim_section(out, claim);
+    }
+}
+
+fn claim_section(out: &mut String, result: &ClaimResult) {
+    let claim = &result.claim;
+    let class = if result.holds { "holds" } else { "fails" };
+    let _ = writeln!(
+        out,
+        "<h3><span class=\"verdict {class}\">{}</span> {}</h3>\n<p>Claimed: {}.</p>",
+        super::claim_verdict(result.holds),
+        escape(&claim.says),
+        super::claim_scope(claim, |m| format!("<code>{}</code>", escape(m)))
+    );
+    if result.rows.is_empty() {
+        let _ = writeln!(out, "<p>{}</p>", escape(&super::claim_uncovered(claim)));
+        return;
+    }
+    let header: String = super::CLAIM_COLUMNS.iter().map(|(name, _)| format!("<th>{}</th>", escape(name))).collect();
+    let _ = writeln!(out, "<table>\n<tr>{header}</tr>");
+    for row in &result.rows {
+        let cells = super::claim_cells(row);
+        let mut tds = String::new();
+        for (i, (cell, (_, numeric))) in cells.iter().zip(super::CLAIM_COLUMNS).enumerate() {
+            let class = if numeric {
+                " class=\"n\""
+            } else if i >= 3 {
+                " class=\"nw\""
+            } else {
+                ""
+            };
+            let _ = write!(tds, "<td{class}>{}", escape(cell));
+            // The reason sits under the change it explains.
+            if i == 2 {
+                if let Some(reason) = &row.reason {
+                    let _ = write!(tds, "<span class=\"why\">{}</span>", escape(reason));
+                }
+            }
+            tds.push_str("</td>");
+        }
+        let class = if row.holds { "" } else { " class=\"no\"" };
+        let _ = writeln!(out, "<tr{class}>{tds}</tr>");
+    }
+    let _ = writeln!(out, "</table>");
 }
 
 fn findings(out: &mut String, summary: &Summary) {
@@ -101,7 +171,7 @@ fn findings(out: &mut String, summary: &Summary) {
     }
     let others: Vec<&Finding> = summary.findings.iter().filter(|f| !f.kind.is_regression()).collect();
     if !others.is_empty() {
-        let _ = writeln!(out, "<h2>Other findings</h2>\n<table>");
+        let _ = writeln!(out, "<h2>Other findings</h2>\n<table class=\"wide\">");
         let _ = writeln!(out, "<tr><th>finding</th><th>scenario</th><th>vCPUs</th><th>detail</th><th>cell</th></tr>");
         for f in others {
             let _ = writeln!(
@@ -153,57 +223,58 @@ fn has_plot(c: &Comparison) -> bool {
     c.baseline.n > 0 && c.candidate.n > 0
 }
 
+/// The table of every comparison: where, each side's median ± spread
+/// with the pooled tail under it, boots, ratio, p and the change with its
+/// explanation or reason (the cells of [`super::rows`], as markdown has
+/// them, in fewer and wrapping columns).
 fn comparisons(out: &mut String, summary: &Summary) {
     let _ = writeln!(out, "<h2>Metrics</h2>");
     if summary.comparisons.is_empty() {
         let _ = writeln!(out, "<p>No metrics measured.</p>");
         return;
     }
+    let _ = writeln!(out, "<p>{}</p>", escape(super::TABLE_LEGEND));
     let _ = writeln!(
         out,
-        "<p>Regressions first, then improvements, expected changes, inconclusive, unchanged. \
-         Ratio: median(candidate) / median(baseline), with its 95&nbsp;% bootstrap interval; \
-         p: two-sided Mann–Whitney U.</p>"
-    );
-    let _ = writeln!(
-        out,
-        "<table>\n<tr><th rowspan=\"2\">scenario</th><th rowspan=\"2\">vCPUs</th><th rowspan=\"2\">metric</th>\
-         <th rowspan=\"2\">unit</th><th colspan=\"4\">baseline <code>{}</code></th>\
-         <th colspan=\"4\">candidate <code>{}</code></th><th rowspan=\"2\">ratio [95% CI]</th>\
-         <th rowspan=\"2\">p</th><th rowspan=\"2\">change</th></tr>\n\
-         <tr><th>n</th><th>median</th><th>p99</th><th>max</th><th>n</th><th>median</th><th>p99</th><th>max</th></tr>",
+        "<table class=\"wide\">\n<colgroup><col style=\"width:22%\"><col style=\"width:13%\"><col style=\"width:13%\">\
+         <col style=\"width:7%\"><col style=\"width:13%\"><col style=\"width:6%\"><col></colgroup>\n\
+         <tr><th>scenario · vCPUs · metric</th><th>baseline <code>{}</code><br><small>median ±spread<br>p99 / max</small></th>\
+         <th>candidate <code>{}</code><br><small>median ±spread<br>p99 / max</small></th><th>boots</th>\
+         <th>ratio [95% CI]</th><th>p (adj.)</th><th>change</th></tr>",
         escape(&summary.baseline),
         escape(&summary.candidate)
     );
-    for (i, c) in summary.comparisons.iter().enumerate() {
-        let change = match &c.expected {
-            Some(why) => format!("<b>{}</b>: {}", escape(&super::change_label(c)), prose(why)),
-            None if c.is_regression() => format!("<b>{}</b>", escape(&super::change_label(c))),
-            None => escape(&super::change_label(c)),
+    for (i, row) in super::rows(summary).iter().enumerate() {
+        let c = row.c;
+        let mut change = if row.strong || row.expected.is_some() {
+            format!("<b>{}</b>", escape(&row.change))
+        } else {
+            escape(&row.change)
         };
+        if let Some(why) = row.expected {
+            let _ = write!(change, ": {}", prose(why));
+        }
+        if let Some(reason) = row.reason {
+            let _ = write!(change, "<span class=\"why\">{}</span>", prose(reason));
+        }
         // The metric links to its plot.
         let metric =
             if has_plot(c) { format!("<a href=\"#plot-{i}\">{}</a>", escape(&c.metric)) } else { escape(&c.metric) };
         let _ = writeln!(
             out,
-            "<tr{}><td>{}</td><td class=\"n\">{}</td><td>{metric}</td><td>{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td>{change}</td></tr>",
+            "<tr{}><td>{} · {} vCPUs<br>{metric}</td>\
+             <td class=\"n\">{}<br><small>{}</small></td><td class=\"n\">{}<br><small>{}</small></td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{change}</td></tr>",
             row_class(c).map(|class| format!(" class=\"{class}\"")).unwrap_or_default(),
             escape(&c.scenario),
             c.vcpus,
-            escape(&c.unit),
-            c.baseline.n,
-            num::opt(c.baseline.median),
-            num::opt(c.baseline.p99),
-            num::opt(c.baseline.max),
-            c.candidate.n,
-            num::opt(c.candidate.median),
-            num::opt(c.candidate.p99),
-            num::opt(c.candidate.max),
-            escape(&num::ratio_ci(c.ratio, c.ci95)),
-            escape(&num::p_value(c.p_value)),
+            escape(&row.baseline),
+            escape(&row.baseline_tail),
+            escape(&row.candidate),
+            escape(&row.candidate_tail),
+            escape(&row.boots),
+            escape(&row.ratio),
+            escape(&row.p),
         );
     }
     let _ = writeln!(out, "</table>");
@@ -251,11 +322,14 @@ fn figure(out: &mut String, summary: &Summary, index: usize, c: &Comparison) {
     let better = if c.higher_is_better { "higher is better" } else { "lower is better" };
     let _ = writeln!(
         out,
-        "<figure id=\"plot-{index}\">{plot}<figcaption><b>{}</b>: {}, ratio {}, p = {} ({better})</figcaption></figure>",
+        "<figure id=\"plot-{index}\">{plot}<figcaption><b>{}</b>: {}, ratio {}, {} boots, \
+         p = {} (adjusted {}) ({better})</figcaption></figure>",
         escape(&name),
         escape(&super::change_label(c)),
         escape(&num::ratio_ci(c.ratio, c.ci95)),
+        escape(&super::boots(c)),
         escape(&num::p_value(c.p_value)),
+        escape(&num::p_value(c.p_adjusted)),
     );
 }
 
@@ -272,7 +346,7 @@ fn cells(out: &mut String, summary: &Summary) {
     let _ = writeln!(out, "</table>");
     let troubled: Vec<_> = super::troubled_cells(summary).collect();
     if !troubled.is_empty() {
-        let _ = writeln!(out, "<p>Cells that did not pass:</p>\n<table>");
+        let _ = writeln!(out, "<p>Cells that did not pass:</p>\n<table class=\"wide\">");
         let _ = writeln!(
             out,
             "<tr><th>cell</th><th>side</th><th>verdict</th><th>wall</th><th>kernel events</th>\

@@ -11,8 +11,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::{escape, num};
-use crate::diff::{CellSummary, Comparison, Finding, Summary};
+use crate::diff::{CellSummary, Comparison, Distribution, Finding, Summary};
 use crate::guest::verdict::Verdict;
+use crate::stats::Change;
 
 pub fn render(summary: &Summary) -> String {
     let cells = cells_suite(summary);
@@ -172,18 +173,28 @@ fn metrics_suite(summary: &Summary) -> Suite {
     suite
 }
 
-/// One line with every number of a comparison.
+/// One line with every number of a comparison, then why it is
+/// inconclusive when it is: `regressed: baseline median 4.31 ms ±8% (6
+/// boots, n=300), candidate ..., ratio 2.00x [1.9, 2.1], p=0.0022
+/// (adjusted 0.0065)`.
 fn numbers(c: &Comparison) -> String {
-    format!(
-        "{}: baseline median {} (n={}), candidate median {} (n={}), ratio {}, p={}",
+    let side = |d: &Distribution| {
+        let noisy = if d.noisy_boots > 0 { format!(", {} noisy left out", d.noisy_boots) } else { String::new() };
+        format!("median {} ({} boots{noisy}, n={})", num::median_spread(d.median, d.spread, &c.unit), d.boots, d.n)
+    };
+    let mut text = format!(
+        "{}: baseline {}, candidate {}, ratio {}, p={} (adjusted {})",
         super::change_label(c),
-        num::opt_value(c.baseline.median, &c.unit),
-        c.baseline.n,
-        num::opt_value(c.candidate.median, &c.unit),
-        c.candidate.n,
+        side(&c.baseline),
+        side(&c.candidate),
         num::ratio_ci(c.ratio, c.ci95),
-        num::p_value(c.p_value)
-    )
+        num::p_value(c.p_value),
+        num::p_value(c.p_adjusted)
+    );
+    if let Some(reason) = c.reason.as_deref().filter(|_| c.change == Change::Inconclusive) {
+        let _ = write!(text, "; {reason}");
+    }
+    text
 }
 
 fn evidence(f: &Finding) -> String {

@@ -1,13 +1,14 @@
 //! `report.md`: the comparison as GitHub-flavoured markdown, to paste into
 //! a patch review or a pull request. Headline first (a reviewer may read
-//! nothing else), then the evidence: correctness findings with their kernel
-//! reports, every comparison with its numbers, the thresholds that decided,
-//! and the cells.
+//! nothing else), then the finding: whether the change's claims held. Then
+//! the evidence: correctness findings with their kernel reports, the host
+//! noise, every comparison with its numbers, the method that decided, and
+//! the cells.
 
 use std::fmt::Write;
 
 use super::num;
-use crate::diff::{Finding, Summary};
+use crate::diff::{ClaimResult, Finding, Summary};
 
 /// Lines of a kernel report quoted per finding: enough for the whole of a
 /// typical BUG or Oops; the log has the rest.
@@ -27,6 +28,8 @@ pub fn render(summary: &Summary) -> String {
         let runs: Vec<String> = summary.runs.iter().map(|r| code(r)).collect();
         let _ = writeln!(out, "Runs: {}\n", runs.join(", "));
     }
+
+    claims(&mut out, summary);
 
     let regressions: Vec<&Finding> = summary.findings.iter().filter(|f| f.kind.is_regression()).collect();
     if !regressions.is_empty() {
@@ -55,10 +58,14 @@ pub fn render(summary: &Summary) -> String {
         out.push('\n');
     }
 
+    if let Some(note) = super::host_noise(summary) {
+        let _ = writeln!(out, "## Host noise\n\n{note}\n");
+    }
+
     comparisons(&mut out, summary);
 
-    let _ = writeln!(out, "## Thresholds\n");
-    for line in super::threshold_lines(summary) {
+    let _ = writeln!(out, "## Method and thresholds\n");
+    for line in super::method_lines(summary) {
         let _ = writeln!(out, "- {line}");
     }
     out.push('\n');
@@ -95,51 +102,96 @@ fn finding(out: &mut String, f: &Finding, repeated: bool) {
     }
 }
 
+/// Each claim, whether it held, and the comparisons it covers.
+fn claims(out: &mut String, summary: &Summary) {
+    if summary.claims.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "## Claims: {}\n", super::claims_tally(summary));
+    for claim in &summary.claims {
+        claim_section(out, claim);
+    }
+}
+
+fn claim_section(out: &mut String, result: &ClaimResult) {
+    let claim = &result.claim;
+    let _ = writeln!(out, "### {}: {}\n", super::claim_verdict(result.holds), cell_text(&claim.says));
+    let _ = writeln!(out, "Claimed: {}.\n", super::claim_scope(claim, code));
+    if result.rows.is_empty() {
+        let _ = writeln!(out, "{}\n", super::claim_uncovered(claim));
+        return;
+    }
+    let header: Vec<&str> = super::CLAIM_COLUMNS.iter().map(|(name, _)| *name).collect();
+    let align: Vec<&str> = super::CLAIM_COLUMNS.iter().map(|(_, n)| if *n { "---:" } else { "---" }).collect();
+    let _ = writeln!(out, "| {} |\n|{}|", header.join(" | "), align.join("|"));
+    for row in &result.rows {
+        let cells: Vec<String> = super::claim_cells(row).iter().map(|c| cell_text(c)).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    out.push('\n');
+    let reasons: Vec<_> = result.rows.iter().filter_map(|r| Some((r, r.reason.as_deref()?))).collect();
+    for (row, reason) in &reasons {
+        let _ = writeln!(out, "- {}, {} vCPUs: {}", row.scenario, row.vcpus, reason);
+    }
+    if !reasons.is_empty() {
+        out.push('\n');
+    }
+}
+
+/// The table of every comparison, and under it why the inconclusive ones
+/// are (each distinct reason once, numbered).
 fn comparisons(out: &mut String, summary: &Summary) {
     let _ = writeln!(out, "## Metrics\n");
     if summary.comparisons.is_empty() {
         let _ = writeln!(out, "No metrics measured.\n");
         return;
     }
+    let _ = writeln!(out, "{}\n", super::TABLE_LEGEND);
     let _ = writeln!(
         out,
-        "Regressions first, then improvements, expected changes, inconclusive, unchanged. \
-         Ratio: median(candidate) / median(baseline), with its 95 % bootstrap interval; \
-         p: two-sided Mann–Whitney U.\n"
+        "| scenario | vCPUs | metric | baseline {} | p99 / max | candidate {} | p99 / max | boots \
+         | ratio [95% CI] | p (adj.) | change |",
+        code(&summary.baseline),
+        code(&summary.candidate)
     );
-    let _ = writeln!(
-        out,
-        "| scenario | vCPUs | metric | unit | baseline n | median | p99 | max \
-         | candidate n | median | p99 | max | ratio [95% CI] | p | change |"
-    );
-    let _ = writeln!(out, "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|");
-    for c in &summary.comparisons {
-        let change = match &c.expected {
-            Some(why) => format!("**{}**: {}", super::change_label(c), cell_text(why)),
-            None if c.is_regression() => format!("**{}**", super::change_label(c)),
-            None => super::change_label(c),
-        };
+    let _ = writeln!(out, "|---|---:|---|---:|---:|---:|---:|---:|---|---:|---|");
+    let rows = super::rows(summary);
+    let (marks, notes) = super::reason_notes(&rows);
+    for (row, mark) in rows.iter().zip(marks) {
+        let mut change =
+            if row.strong || row.expected.is_some() { format!("**{}**", row.change) } else { row.change.clone() };
+        if let Some(why) = row.expected {
+            let _ = write!(change, ": {why}");
+        }
+        if let Some(n) = mark {
+            let _ = write!(change, " ({n})");
+        }
+        let c = row.c;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell_text(&c.scenario),
             c.vcpus,
             c.metric,
-            cell_text(&c.unit),
-            c.baseline.n,
-            num::opt(c.baseline.median),
-            num::opt(c.baseline.p99),
-            num::opt(c.baseline.max),
-            c.candidate.n,
-            num::opt(c.candidate.median),
-            num::opt(c.candidate.p99),
-            num::opt(c.candidate.max),
-            num::ratio_ci(c.ratio, c.ci95),
-            num::p_value(c.p_value),
-            change
+            cell_text(&row.baseline),
+            row.baseline_tail,
+            cell_text(&row.candidate),
+            row.candidate_tail,
+            row.boots,
+            row.ratio,
+            row.p,
+            cell_text(&change)
         );
     }
     out.push('\n');
+    if !notes.is_empty() {
+        let _ = writeln!(out, "Why inconclusive:\n");
+        for (i, (reason, count)) in notes.iter().enumerate() {
+            let times = if *count > 1 { format!(" ({count} comparisons)") } else { String::new() };
+            let _ = writeln!(out, "{}. {}{times}", i + 1, reason.replace('\n', " "));
+        }
+        out.push('\n');
+    }
 }
 
 /// Per side, a line of verdict counts; then the cells that did not pass,

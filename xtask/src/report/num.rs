@@ -59,10 +59,6 @@ pub fn opt(v: Option<f64>) -> String {
     v.map(sig3).unwrap_or_else(|| "–".to_string())
 }
 
-pub fn opt_value(v: Option<f64>, unit: &str) -> String {
-    v.map(|v| value(v, unit)).unwrap_or_else(|| "–".to_string())
-}
-
 /// `1.2e-29` for tiny p-values, two significant digits otherwise.
 pub fn p_value(p: Option<f64>) -> String {
     match p {
@@ -113,6 +109,59 @@ pub fn percent(fraction: f64) -> String {
     format!("{} %", plain(fraction * 100.0))
 }
 
+/// The between-boot spread next to a median: `±23%` for 0.23, `±0.4%`
+/// below one per cent, `±–` when unknown (fewer than two boots).
+pub fn spread(s: Option<f64>) -> String {
+    match s {
+        Some(s) if s.is_finite() => {
+            let pct = s.abs() * 100.0;
+            if pct >= 1.0 || pct == 0.0 {
+                format!("±{pct:.0}%")
+            } else {
+                format!("±{pct:.1}%")
+            }
+        }
+        _ => "±–".to_string(),
+    }
+}
+
+/// A side's median with its unit and its between-boot spread:
+/// `4.14 ms ±23%`; `–` when the side has no boots.
+pub fn median_spread(median: Option<f64>, s: Option<f64>, unit: &str) -> String {
+    match median {
+        Some(m) => format!("{} {}", value(m, unit), spread(s)),
+        None => "–".to_string(),
+    }
+}
+
+/// A ratio in words: `16x smaller`, `47% larger`, `3% smaller`, `same`.
+pub fn effect(r: Option<f64>) -> String {
+    let Some(r) = r.filter(|r| r.is_finite() && *r > 0.0) else {
+        return "–".to_string();
+    };
+    let pct = ((r - 1.0) * 100.0).abs().round();
+    match r {
+        r if r <= 0.5 => format!("{}x smaller", plain(1.0 / r)),
+        r if r >= 2.0 => format!("{}x larger", plain(r)),
+        _ if pct == 0.0 => "same".to_string(),
+        r if r < 1.0 => format!("{pct:.0}% smaller"),
+        _ => format!("{pct:.0}% larger"),
+    }
+}
+
+/// `0.06x (16x smaller)`.
+pub fn ratio_effect(r: Option<f64>) -> String {
+    match r {
+        Some(_) => format!("{} ({})", ratio(r), effect(r)),
+        None => ratio(r),
+    }
+}
+
+/// `[0.04, 0.09]`, or `–`.
+pub fn ci(ci: Option<(f64, f64)>) -> String {
+    ci.map(|(lo, hi)| format!("[{}, {}]", ratio_number(lo), ratio_number(hi))).unwrap_or_else(|| "–".to_string())
+}
+
 /// A wall time in seconds: `4.24 s`.
 pub fn seconds(ms: f64) -> String {
     format!("{} s", sig3(ms / 1e3))
@@ -155,5 +204,25 @@ mod tests {
         assert_eq!(plain(1.1), "1.1");
         assert_eq!(percent(0.1), "10 %");
         assert_eq!(seconds(4242.06), "4.24 s");
+    }
+
+    #[test]
+    fn spreads_and_effects() {
+        assert_eq!(spread(Some(0.2312)), "±23%");
+        assert_eq!(spread(Some(0.004)), "±0.4%");
+        assert_eq!(spread(Some(0.0)), "±0%");
+        assert_eq!(spread(None), "±–");
+        assert_eq!(median_spread(Some(4.14), Some(0.23), "ms"), "4.14 ms ±23%");
+        assert_eq!(median_spread(None, None, "ms"), "–");
+        assert_eq!(effect(Some(0.0625)), "16x smaller");
+        assert_eq!(effect(Some(0.0617)), "16.2x smaller");
+        assert_eq!(effect(Some(1.47)), "47% larger");
+        assert_eq!(effect(Some(0.97)), "3% smaller");
+        assert_eq!(effect(Some(2.0)), "2x larger");
+        assert_eq!(effect(Some(1.001)), "same");
+        assert_eq!(effect(None), "–");
+        assert_eq!(ratio_effect(Some(0.0625)), "0.06x (16x smaller)");
+        assert_eq!(ci(Some((0.041, 0.089))), "[0.04, 0.09]");
+        assert_eq!(ci(None), "–");
     }
 }

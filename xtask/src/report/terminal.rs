@@ -1,16 +1,19 @@
 //! The terminal report: what a developer reads after `cargo xtask matrix`.
 //!
-//! Regressions first (the correctness ones with the head of their kernel
-//! report, then the metric table), unchanged metrics only counted, then the
-//! cells per side and the status. Lines stay within [`WIDTH`] columns so the
-//! report survives an 80–120 column terminal and a CI log.
+//! The claims first (did the change do what it says?), then regressions
+//! (the correctness ones with the head of their kernel report, then the
+//! metric table), unchanged metrics only counted and the comparisons that
+//! cannot be judged folded by why, then the host noise, the cells per side
+//! and the status. Lines stay within [`WIDTH`] columns so the report
+//! survives an 80–120 column terminal and a CI log, and stays short with
+//! ~150 comparisons.
 
 use std::fmt::Write;
 
 use super::{num, Counts};
-use crate::diff::{Comparison, Summary};
+use crate::diff::{ClaimResult, Comparison, Summary};
 use crate::guest::verdict::Verdict;
-use crate::stats::Change;
+use crate::stats::{Change, Thresholds};
 
 /// The widest line the report prints (excerpt lines are cut to it).
 const WIDTH: usize = 120;
@@ -58,9 +61,16 @@ pub fn render(summary: &Summary, color: bool) -> String {
         let _ = writeln!(out, "{}", paint.dim(&format!("runs: {}", summary.runs.join(", "))));
     }
 
+    claims(&mut out, summary, &paint);
     correctness(&mut out, summary, &paint);
     metrics(&mut out, summary, &counts, &paint);
     other_findings(&mut out, summary);
+    if let Some(note) = super::host_noise(summary) {
+        let _ = writeln!(out, "\n{}", paint.yellow("Host noise"));
+        for line in wrap(&note, WIDTH - 2) {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
 
     infra_cells(&mut out, summary);
 
@@ -118,57 +128,183 @@ fn correctness(out: &mut String, summary: &Summary, paint: &Paint) {
     }
 }
 
-/// The comparison table without the unchanged rows, which are counted.
+/// Each claim, whether it held, and a row per comparison it covers, with
+/// the reason of the rows that could not be judged.
+fn claims(out: &mut String, summary: &Summary, paint: &Paint) {
+    if summary.claims.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{}", paint.bold(&format!("Claims: {}", super::claims_tally(summary))));
+    for claim in &summary.claims {
+        claim_block(out, claim, paint);
+    }
+}
+
+fn claim_block(out: &mut String, result: &ClaimResult, paint: &Paint) {
+    let verdict = super::claim_verdict(result.holds);
+    let verdict = if result.holds { paint.green(verdict) } else { paint.red(verdict) };
+    let says = wrap(&result.claim.says, WIDTH - 4 - super::claim_verdict(result.holds).len());
+    for (i, line) in says.iter().enumerate() {
+        if i == 0 {
+            let _ = writeln!(out, "  {verdict}  {}", paint.bold(line));
+        } else {
+            let _ = writeln!(out, "  {:w$}  {}", "", paint.bold(line), w = super::claim_verdict(result.holds).len());
+        }
+    }
+    let scope = format!("claimed: {}", super::claim_scope(&result.claim, str::to_string));
+    for line in wrap(&scope, WIDTH - 4) {
+        let _ = writeln!(out, "    {}", paint.dim(&line));
+    }
+    if result.rows.is_empty() {
+        for line in wrap(&super::claim_uncovered(&result.claim), WIDTH - 4) {
+            let _ = writeln!(out, "    {line}");
+        }
+        return;
+    }
+    let rows: Vec<[String; 7]> = result.rows.iter().map(super::claim_cells).collect();
+    let (header, lines) = table(super::CLAIM_COLUMNS.map(|(h, _)| h), super::CLAIM_COLUMNS.map(|(_, n)| n), &rows);
+    let _ = writeln!(out, "    {}", paint.dim(&header));
+    for (line, row) in lines.iter().zip(&result.rows) {
+        let line = format!("    {line}");
+        let _ = writeln!(out, "{}", if row.holds { line } else { paint.yellow(&line) });
+        if let Some(reason) = &row.reason {
+            for l in wrap(reason, WIDTH - 8) {
+                let _ = writeln!(out, "{}", paint.dim(&format!("      {l}")));
+            }
+        }
+    }
+}
+
+/// The kinds of inconclusive comparison that say "these boots cannot tell"
+/// rather than show an effect: folded into one line each, since with many
+/// comparisons they would bury the findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fold {
+    NoisyHost,
+    FewBoots,
+    NoPossibleP,
+    TooNoisy,
+    NotSignificant,
+}
+
+impl Fold {
+    /// The kind of a reason, recognised by how `diff` words it; a reason of
+    /// no known kind keeps its row.
+    fn of(reason: &str) -> Option<Fold> {
+        let few_boots = || {
+            let mut words = reason.split(' ');
+            let number = |w: Option<&str>| w.is_some_and(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit()));
+            number(words.next())
+                && words.next() == Some("and")
+                && number(words.next())
+                && reason.contains(" boots: at least ")
+        };
+        if reason.starts_with("host too noisy to judge") {
+            Some(Fold::NoisyHost)
+        } else if few_boots() {
+            Some(Fold::FewBoots)
+        } else if reason.starts_with("with ") && reason.contains("no difference can reach") {
+            Some(Fold::NoPossibleP)
+        } else if reason.starts_with("too noisy to judge at") {
+            Some(Fold::TooNoisy)
+        } else if reason.starts_with("not significant") {
+            Some(Fold::NotSignificant)
+        } else {
+            None
+        }
+    }
+
+    /// The kind in words, for a line that counts several reasons.
+    fn label(self, th: &Thresholds) -> String {
+        match self {
+            Fold::NoisyHost => {
+                "host too noisy to judge: too few boots left once the noisy ones are left out".to_string()
+            }
+            Fold::FewBoots => format!("too few boots to judge: at least {} per side are needed", th.min_boots),
+            Fold::NoPossibleP => "too few boots for any difference to reach significance".to_string(),
+            Fold::TooNoisy => "too noisy to judge: the boots spread more than the change".to_string(),
+            Fold::NotSignificant => {
+                "not significant, and the interval too wide to call it unchanged: more boots could tell".to_string()
+            }
+        }
+    }
+}
+
+/// The comparison table without the unchanged rows, which are counted, and
+/// without the inconclusive ones [`fold_kind`] folds, counted per kind.
 fn metrics(out: &mut String, summary: &Summary, counts: &Counts, paint: &Paint) {
     if summary.comparisons.is_empty() {
         let _ = writeln!(out, "\nno metrics measured");
         return;
     }
     let unchanged = super::plural(counts.unchanged, "metric unchanged", "metrics unchanged");
-    // Metrics with one value per run (cycles/s) cannot be judged from a
-    // repetition or two; listing each of them would bury the findings.
-    let too_few = |c: &Comparison| {
-        c.change == Change::Inconclusive && c.baseline.n.min(c.candidate.n) < summary.thresholds.min_samples
-    };
-    let few = summary.comparisons.iter().filter(|c| too_few(c)).count();
-    let few_line = format!(
-        "{} with too few samples to judge (n < {} on a side; more repetitions help), in report.md",
-        super::plural(few, "metric", "metrics"),
-        summary.thresholds.min_samples
-    );
-    let shown: Vec<&Comparison> =
-        summary.comparisons.iter().filter(|c| c.change != Change::Unchanged && !too_few(c)).collect();
-    if shown.is_empty() {
-        if counts.unchanged > 0 {
-            let _ = writeln!(out, "\nMetrics: {unchanged}");
+    let fold = |c: &Comparison| {
+        if c.change == Change::Inconclusive && c.expected.is_none() {
+            c.reason.as_deref().and_then(Fold::of)
         } else {
-            let _ = writeln!(out, "\nMetrics:");
+            None
         }
-        if few > 0 {
-            let _ = writeln!(out, "  {few_line}");
+    };
+    // Each kind once, in order of first appearance, with its reasons.
+    let mut folds: Vec<(Fold, Vec<&str>)> = Vec::new();
+    for c in &summary.comparisons {
+        let (Some(kind), Some(reason)) = (fold(c), c.reason.as_deref()) else { continue };
+        match folds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, reasons)) => reasons.push(reason),
+            None => folds.push((kind, vec![reason])),
         }
-        return;
     }
-    let _ = writeln!(out, "\n{}", paint.bold("Metrics"));
-    let rows: Vec<[String; 8]> = shown
+    let fold_lines: Vec<String> = folds
         .iter()
-        .map(|c| {
-            [
-                c.scenario.clone(),
-                c.vcpus.to_string(),
-                c.metric.clone(),
-                num::opt_value(c.baseline.median, &c.unit),
-                num::opt_value(c.candidate.median, &c.unit),
-                num::ratio_ci(c.ratio, c.ci95),
-                num::p_value(c.p_value),
-                super::change_label(c),
-            ]
+        .map(|(kind, reasons)| {
+            // One shared reason says more than its kind.
+            let text = if reasons.iter().all(|r| r == &reasons[0]) {
+                reasons[0].to_string()
+            } else {
+                kind.label(&summary.thresholds)
+            };
+            format!("{} inconclusive ({text})", super::plural(reasons.len(), "metric", "metrics"))
         })
         .collect();
-    let (header, lines) = table(&rows);
-    let _ = writeln!(out, "  {}", paint.dim(&header));
+    let shown: Vec<&Comparison> =
+        summary.comparisons.iter().filter(|c| c.change != Change::Unchanged && fold(c).is_none()).collect();
+    let tail = |out: &mut String| {
+        if counts.unchanged > 0 {
+            let _ = writeln!(out, "  {unchanged}");
+        }
+        for line in &fold_lines {
+            for (i, l) in wrap(line, WIDTH - 6).iter().enumerate() {
+                let _ = writeln!(out, "  {}{l}", if i == 0 { "" } else { "    " });
+            }
+        }
+        if !fold_lines.is_empty() {
+            let _ = writeln!(out, "  {}", paint.dim("(each inconclusive comparison, its numbers and why: report.md)"));
+        }
+    };
+    if shown.is_empty() {
+        let _ = writeln!(out, "\nMetrics");
+        tail(out);
+        return;
+    }
+    // Units next to the numbers, or next to the metric when that is what
+    // keeps the table within the width.
+    let mut built = metric_table(&shown, true);
+    if built.1.iter().chain([&built.0]).any(|l| l.chars().count() + 4 > WIDTH) {
+        built = metric_table(&shown, false);
+    }
+    let (header, lines) = built;
+    // The header's first column is the rows' metric, which sits under a
+    // line naming the scenario and vCPUs: the section title takes its place.
+    let title = "Metrics";
+    let rest = clip(&format!("    {header}")).get(title.len()..).unwrap_or_default().to_string();
+    let _ = writeln!(out, "\n{}{}", paint.bold(title), paint.dim(&rest));
+    let mut group = None;
     for (line, c) in lines.iter().zip(&shown) {
-        let line = format!("  {line}");
+        if group != Some((&c.scenario, c.vcpus)) {
+            group = Some((&c.scenario, c.vcpus));
+            let _ = writeln!(out, "  {}", paint.bold(&format!("{}, {} vCPUs", c.scenario, c.vcpus)));
+        }
+        let line = clip(&format!("    {line}"));
         let line = match (c.change, c.expected.is_some()) {
             (_, true) => paint.dim(&line),
             (Change::Regressed, false) if !c.gating => paint.yellow(&line),
@@ -177,6 +313,15 @@ fn metrics(out: &mut String, summary: &Summary, counts: &Counts, paint: &Paint) 
             _ => paint.yellow(&line),
         };
         let _ = writeln!(out, "{line}");
+        if let Some(reason) = c.reason.as_deref().filter(|_| c.change == Change::Inconclusive) {
+            for l in wrap(reason, WIDTH - 6) {
+                let _ = writeln!(out, "{}", paint.dim(&format!("      {l}")));
+            }
+        }
+    }
+    if shown.iter().any(|c| c.baseline.noisy_boots + c.candidate.noisy_boots > 0) {
+        let _ =
+            writeln!(out, "  {}", paint.dim("* boots left out: the host was busy while they ran (Host noise, below)"));
     }
     let expected: Vec<&&Comparison> = shown.iter().filter(|c| c.expected.is_some()).collect();
     if !expected.is_empty() {
@@ -188,19 +333,42 @@ fn metrics(out: &mut String, summary: &Summary, counts: &Counts, paint: &Paint) 
             }
         }
     }
-    if counts.unchanged > 0 {
-        let _ = writeln!(out, "  {unchanged}");
-    }
-    if few > 0 {
-        let _ = writeln!(out, "  {few_line}");
-    }
+    tail(out);
 }
 
-/// The header and the rows of the metric table, padded to columns; the
-/// numbers right-aligned so their magnitudes line up.
-fn table(rows: &[[String; 8]]) -> (String, Vec<String>) {
-    let header = ["scenario", "vCPUs", "metric", "baseline", "candidate", "ratio [95% CI]", "p", "change"];
-    let right = [false, true, false, true, true, false, true, false];
+/// The metric table's header and rows (without the scenario and vCPUs,
+/// which head groups of rows); `units`: `4.31 ms ±8%` in the value
+/// columns, else the unit goes with the metric's name (narrower).
+fn metric_table(shown: &[&Comparison], units: bool) -> (String, Vec<String>) {
+    let rows: Vec<[String; 7]> = shown
+        .iter()
+        .map(|c| {
+            let (metric, unit) =
+                if units { (c.metric.clone(), c.unit.as_str()) } else { (format!("{} ({})", c.metric, c.unit), "") };
+            // The noisy boots left out are marked, not counted: the
+            // host-noise note says how many.
+            let noisy = if c.baseline.noisy_boots + c.candidate.noisy_boots > 0 { "*" } else { "" };
+            [
+                metric,
+                num::median_spread(c.baseline.median, c.baseline.spread, unit),
+                num::median_spread(c.candidate.median, c.candidate.spread, unit),
+                format!("{} vs {}{noisy}", c.baseline.boots, c.candidate.boots),
+                num::ratio_ci(c.ratio, c.ci95),
+                num::p_value(c.p_adjusted),
+                super::change_label(c),
+            ]
+        })
+        .collect();
+    table(
+        ["", "baseline", "candidate", "boots", "ratio [95% CI]", "p (adj.)", "change"],
+        [false, true, true, true, false, true, false],
+        &rows,
+    )
+}
+
+/// A header and rows padded to columns; the `right` ones right-aligned so
+/// the magnitudes of numbers line up.
+fn table<const N: usize>(header: [&str; N], right: [bool; N], rows: &[[String; N]]) -> (String, Vec<String>) {
     let mut widths = header.map(|h| h.chars().count());
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -11,8 +11,9 @@ use regex::Regex;
 
 use super::*;
 use crate::classify::{EventClass, KernelEvent};
-use crate::diff::{self, CellKey, CellResult, DiffConfig, ExpectedChange, FindingKind, Side};
+use crate::diff::{self, CellKey, CellResult, Claim, ClaimedChange, DiffConfig, ExpectedChange, FindingKind, Side};
 use crate::guest::accel::AccelDecision;
+use crate::guest::hostload::HostLoad;
 use crate::guest::qemu::Accel;
 use crate::guest::verdict::RunEnd;
 use crate::run::RunRecord;
@@ -68,6 +69,7 @@ fn cell(variant: &str, scenario: &str, vcpus: u32, rep: u32, verdict: Verdict) -
             metrics: Some(Metrics::default()),
             console_log: PathBuf::from(format!("{dir}/console.log")),
             events_log: PathBuf::from(format!("{dir}/events.jsonl")),
+            host_load: None,
         },
     }
 }
@@ -149,17 +151,33 @@ fn summarize(cells: &[CellResult], config: &DiffConfig) -> Summary {
     diff::diff(&side(BASELINE), &side(CANDIDATE), vec!["20250611T101500Z".to_string()], config)
 }
 
+/// How far each boot's median sits from the side's (by repetition): boots
+/// of one kernel differ, and the statistics must see that.
+const BOOT_FACTOR: [f64; 8] = [1.0, 1.0, 1.07, 0.94, 1.12, 0.97, 1.04, 0.9];
+
+/// A boot's median: `median_ms` moved by the boot's factor, `damp` of it
+/// (0: every boot alike, 1: the full ±10 %).
+fn boot_median(median_ms: f64, rep: u32, damp: f64) -> f64 {
+    median_ms * (1.0 + (BOOT_FACTOR[rep as usize % BOOT_FACTOR.len()] - 1.0) * damp)
+}
+
+/// Marks a cell as run while other processes kept `cores` host cores busy.
+fn busy_host(cell: &mut CellResult, cores: f64) {
+    cell.record.host_load = Some(HostLoad { other_cores: cores, window_s: 3.2, qemu_cores: 2.0 });
+}
+
 /// A correctness regression (a PANIC with a kernel BUG), a metric
-/// regression (unload 2x slower), an improvement and an unchanged metric.
+/// regression (unload 2x slower), an improvement and an unchanged metric,
+/// six PASS boots a side.
 fn regressed() -> Summary {
     let (s, v) = ("unload-noise", 2);
     let mut cells = Vec::new();
-    for rep in 1..=2 {
+    for rep in 1..=6 {
         let mut c = cell(BASELINE, s, v, rep, Verdict::Pass);
         let m = metrics(&mut c);
-        m.unload_latency_ns = samples(50, 4.31, rep as usize);
-        m.stall_other_cpus_ns = samples(50, 4.0, rep as usize + 7);
-        m.load_latency_ns = samples(50, 0.9, rep as usize);
+        m.unload_latency_ns = samples(12, boot_median(4.31, rep, 1.0), rep as usize);
+        m.stall_other_cpus_ns = samples(12, boot_median(4.0, rep, 1.0), rep as usize + 7);
+        m.load_latency_ns = samples(12, boot_median(0.9, rep, 0.2), rep as usize);
         cells.push(c);
     }
     let mut panicked = cell(CANDIDATE, s, v, 1, Verdict::Panic);
@@ -168,31 +186,36 @@ fn regressed() -> Summary {
         vec![event(EventClass::Bug, BUG_EXCERPT, 412), event(EventClass::Panic, PANIC_EXCERPT, 432)];
     panicked.record.metrics = None;
     cells.push(panicked);
-    for rep in 2..=3 {
+    for rep in 2..=7 {
         let mut c = cell(CANDIDATE, s, v, rep, Verdict::Pass);
         let m = metrics(&mut c);
-        m.unload_latency_ns = samples(50, 8.62, rep as usize + 3);
-        m.stall_other_cpus_ns = samples(50, 1.0, rep as usize);
-        m.load_latency_ns = samples(50, 0.9, rep as usize - 1);
+        m.unload_latency_ns = samples(12, boot_median(8.62, rep, 1.0), rep as usize + 3);
+        m.stall_other_cpus_ns = samples(12, boot_median(1.0, rep, 1.0), rep as usize);
+        m.load_latency_ns = samples(12, boot_median(0.9, rep + 1, 0.2), rep as usize - 1);
         cells.push(c);
     }
     summarize(&cells, &DiffConfig::default())
 }
 
-/// Stalls 16x shorter at 2 and 4 vCPUs, and an unload regression the
-/// matrix expects.
+/// Stalls 16x shorter at 2 and 4 vCPUs, an unload regression the matrix
+/// expects, six boots a side of which one candidate boot ran on a busy host
+/// (left out), and two claims: the stalls one holds, "loading is faster"
+/// does not (unchanged).
 fn improved() -> Summary {
     let mut cells = Vec::new();
     for vcpus in [2, 4] {
-        for rep in 1..=4 {
+        for rep in 1..=6 {
             for (variant, stall, unload) in [(BASELINE, 4.31, 15.0), (CANDIDATE, 4.31 / 16.0, 22.0)] {
                 let mut c = cell(variant, "unload-noise", vcpus, rep, Verdict::Pass);
                 let seed = rep as usize + vcpus as usize;
                 let m = metrics(&mut c);
-                m.stall_other_cpus_ns = samples(25, stall, seed);
-                m.unload_latency_ns = samples(25, unload, seed + 1);
-                m.load_latency_ns = samples(25, 0.74, seed);
+                m.stall_other_cpus_ns = samples(12, boot_median(stall, rep, 1.0), seed);
+                m.unload_latency_ns = samples(12, boot_median(unload, rep + 1, 1.0), seed + 1);
+                m.load_latency_ns = samples(12, boot_median(0.74, rep + 2, 0.2), seed);
                 m.refcount_ops_per_sec = (0..vcpus).map(|cpu| (cpu, 21_000_000 + 37_000 * u64::from(cpu))).collect();
+                if variant == CANDIDATE && vcpus == 4 && rep == 6 {
+                    busy_host(&mut c, 1.7);
+                }
                 cells.push(c);
             }
         }
@@ -204,31 +227,68 @@ fn improved() -> Summary {
             change: Change::Regressed,
             why: "unload now waits for an RCU grace period instead of stopping every CPU".to_string(),
         }],
+        claims: vec![
+            Claim {
+                says: "Unloading a module no longer stops the other CPUs: their stalls are 16x shorter".to_string(),
+                metric: "stall_other_cpus".to_string(),
+                change: ClaimedChange::Improved,
+                scenarios: vec![],
+                vcpus: vec![],
+            },
+            Claim {
+                says: "Loading is faster too".to_string(),
+                metric: "load_latency".to_string(),
+                change: ClaimedChange::Improved,
+                scenarios: vec!["unload-noise".to_string()],
+                vcpus: vec![2, 4],
+            },
+        ],
         ..DiffConfig::default()
     };
     summarize(&cells, &config)
 }
 
-/// Too few samples (n = 3), one cycles_per_sec per cell, overlapping
-/// distributions, and a metric only the candidate measured.
+/// What cannot be judged: three boots a side (too few), one
+/// cycles_per_sec per boot, boots that spread more than the change, a
+/// metric only the candidate measured, and a side left with too few boots
+/// by a busy host.
 fn inconclusive() -> Summary {
     let mut cells = Vec::new();
-    for (variant, unload, stall, cycles) in [(BASELINE, 10.0, 2.0, 61.5), (CANDIDATE, 18.0, 2.3, 58.25)] {
-        let mut c = cell(variant, "unload-noise", 2, 1, Verdict::Pass);
-        let m = metrics(&mut c);
-        m.unload_latency_ns = samples(3, unload, 1);
-        m.cycles_per_sec = Some(cycles);
-        cells.push(c);
-
-        let mut c = cell(variant, "refcount-hammer", 4, 1, Verdict::Pass);
-        let m = metrics(&mut c);
-        // A wide spread (0.5x..1.5x) makes the 15 % shift overlap.
-        m.stall_other_cpus_ns =
-            samples(40, stall, 3).into_iter().enumerate().map(|(i, ns)| ns / 2 + (ns * (i as u64 % 7)) / 7).collect();
-        if variant == CANDIDATE {
-            m.stall_other_cpus_thread_ns = samples(40, 3.1, 5);
+    for (variant, unload, cycles) in [(BASELINE, 10.0, 61.5), (CANDIDATE, 18.0, 58.25)] {
+        for rep in 1..=3 {
+            let mut c = cell(variant, "unload-noise", 2, rep, Verdict::Pass);
+            let m = metrics(&mut c);
+            m.unload_latency_ns = samples(6, boot_median(unload, rep, 1.0), rep as usize);
+            m.cycles_per_sec = Some(cycles * boot_median(1.0, rep, 0.5));
+            cells.push(c);
         }
-        cells.push(c);
+    }
+    // Boots 0.5x..1.6x apart: a 15 % shift is lost in them.
+    let wide = [1.0, 0.55, 1.6, 0.8, 1.3, 0.65, 1.15];
+    for (variant, stall) in [(BASELINE, 2.0), (CANDIDATE, 2.3)] {
+        for rep in 1..=6u32 {
+            let mut c = cell(variant, "refcount-hammer", 4, rep, Verdict::Pass);
+            let m = metrics(&mut c);
+            let shift = if variant == CANDIDATE { wide[(rep as usize + 2) % 7] } else { wide[rep as usize] };
+            m.stall_other_cpus_ns = samples(8, stall * shift, 3);
+            if variant == CANDIDATE {
+                m.stall_other_cpus_thread_ns = samples(8, boot_median(3.1, rep, 1.0), 5);
+            }
+            cells.push(c);
+        }
+    }
+    // Five boots a side, two of the candidate's on a busy host.
+    for (variant, load) in [(BASELINE, 0.8), (CANDIDATE, 0.82)] {
+        for rep in 1..=5 {
+            let mut c = cell(variant, "unload-noise", 4, rep, Verdict::Pass);
+            metrics(&mut c).load_latency_ns = samples(6, boot_median(load, rep, 1.0), rep as usize);
+            match (variant, rep) {
+                (CANDIDATE, 2) => busy_host(&mut c, 0.9),
+                (CANDIDATE, 4) => busy_host(&mut c, 2.4),
+                _ => busy_host(&mut c, 0.05),
+            }
+            cells.push(c);
+        }
     }
     summarize(&cells, &DiffConfig::default())
 }
@@ -288,21 +348,38 @@ fn fixture_summaries_are_what_their_names_say() {
             ("load_latency", Change::Unchanged)
         ]
     );
-    assert_eq!((s.comparisons[0].baseline.n, s.comparisons[0].candidate.n), (100, 100));
+    let c = &s.comparisons[0];
+    assert_eq!((c.baseline.boots, c.candidate.boots, c.baseline.n, c.candidate.n), (6, 6, 72, 72));
+    assert!(c.baseline.spread.is_some_and(|s| s > 0.03) && c.p_adjusted.is_some());
+    assert!(s.claims.is_empty() && s.noisy_cells.is_empty());
 
     let s = improved();
     assert_eq!(s.status, Status::Clean);
     let stalls: Vec<_> = s.comparisons.iter().filter(|c| c.metric == "stall_other_cpus").collect();
     assert_eq!(stalls.len(), 2);
-    assert!(stalls.iter().all(|c| c.change == Change::Improved && c.baseline.n == 100 && c.candidate.n == 100));
+    assert!(stalls.iter().all(|c| c.change == Change::Improved && c.baseline.boots == 6));
+    // The busy-host boot is left out of the 4-vCPU comparisons.
+    assert_eq!(s.noisy_cells.len(), 1);
+    assert_eq!((stalls[1].vcpus, stalls[1].candidate.boots, stalls[1].candidate.noisy_boots), (4, 5, 1));
     assert!(s.comparisons.iter().any(|c| c.metric == "unload_latency" && c.expected.is_some()));
     assert!(!s.comparisons.iter().any(Comparison::is_regression));
+    let holds: Vec<bool> = s.claims.iter().map(|c| c.holds).collect();
+    assert_eq!(holds, [true, false]);
+    assert!(s.claims.iter().all(|c| c.rows.len() == 2));
 
     let s = inconclusive();
     assert_eq!(s.status, Status::Clean);
-    assert!(s.comparisons.iter().all(|c| c.change == Change::Inconclusive), "{:#?}", s.comparisons);
-    assert!(s.comparisons.iter().any(|c| c.baseline.n == 3));
-    assert!(s.comparisons.iter().any(|c| c.baseline.n == 0));
+    assert!(
+        s.comparisons.iter().all(|c| c.change == Change::Inconclusive && c.reason.is_some()),
+        "{:#?}",
+        s.comparisons
+    );
+    let reasons: Vec<&str> = s.comparisons.iter().filter_map(|c| c.reason.as_deref()).collect();
+    assert!(reasons.contains(&"3 and 3 boots: at least 5 per side are needed to judge"), "{reasons:#?}");
+    assert!(reasons.iter().any(|r| r.starts_with("host too noisy to judge")), "{reasons:#?}");
+    assert!(reasons.iter().any(|r| r.starts_with("too noisy to judge at 6 boots")), "{reasons:#?}");
+    assert!(s.comparisons.iter().any(|c| c.baseline.boots == 0));
+    assert_eq!(s.noisy_cells.len(), 2);
 
     let s = hang();
     assert_eq!(s.status, Status::Regressed);
@@ -421,6 +498,91 @@ fn terminal_lists_regressions_first_and_stays_narrow() {
 }
 
 #[test]
+fn every_format_opens_with_the_claims() {
+    let summary = improved();
+    let md = markdown(&summary);
+    let page = html(&summary);
+    let text = terminal(&summary, false);
+    let before = |doc: &str, first: &str, then: &str| {
+        let at = |needle: &str| doc.find(needle).unwrap_or_else(|| panic!("no {needle:?} in\n{doc}"));
+        assert!(at(first) < at(then), "{first:?} after {then:?} in\n{doc}");
+    };
+    before(&md, "## Claims: 1 of 2 claims hold", "## Metrics");
+    before(&md, "### HOLDS: Unloading a module", "### DOES NOT HOLD: Loading is faster too");
+    before(&page, "<h2 id=\"claims\">Claims", "<h2>Metrics</h2>");
+    before(&page, ">HOLDS</span>", ">DOES NOT HOLD</span>");
+    before(&text, "Claims: 1 of 2 claims hold", "\nMetrics");
+    // Before the correctness findings too, in every format.
+    let mut with_panic = regressed();
+    with_panic.claims = summary.claims.clone();
+    before(&markdown(&with_panic), "## Claims", "## Correctness regressions");
+    before(&html(&with_panic), "<h2 id=\"claims\">Claims", "<h2>Correctness regressions</h2>");
+    before(&terminal(&with_panic, false), "Claims:", "Correctness regressions");
+    // No claims, no section.
+    let plain = regressed();
+    assert!(!markdown(&plain).contains("Claims") && !html(&plain).contains("Claims"));
+    assert!(!terminal(&plain, false).contains("Claims"));
+}
+
+#[test]
+fn medians_show_the_spread_between_boots() {
+    let summary = improved();
+    let md = markdown(&summary);
+    assert!(md.contains("| 4.34 ms ±7% |"), "{md}");
+    assert!(md.contains("| 6 vs 5 (+1 noisy) |"), "{md}");
+    assert!(terminal(&summary, false).contains("4.34 ms ±7%"));
+    assert!(html(&summary).contains("4.34 ms ±7%"));
+    // An empty side has neither.
+    let md = markdown(&inconclusive());
+    assert!(md.contains("| – | – / – | 3.10 ms ±7% |"), "{md}");
+}
+
+/// A matrix of ~150 comparisons, nearly all of which cannot be judged:
+/// the terminal folds them by why, one line per kind.
+#[test]
+fn terminal_folds_what_cannot_be_judged_into_a_line_per_kind() {
+    let mut cells = Vec::new();
+    for scenario in 0..25 {
+        for vcpus in [2, 4] {
+            for (variant, unload) in [(BASELINE, 4.0), (CANDIDATE, 9.0)] {
+                for rep in 1..=3 {
+                    let mut c = cell(variant, &format!("scenario-{scenario:02}"), vcpus, rep, Verdict::Pass);
+                    let m = metrics(&mut c);
+                    m.unload_latency_ns = samples(4, boot_median(unload, rep, 1.0), rep as usize);
+                    m.load_latency_ns = samples(4, boot_median(0.7, rep, 1.0), rep as usize);
+                    m.stall_other_cpus_ns = samples(4, boot_median(2.0, rep, 1.0), rep as usize);
+                    cells.push(c);
+                }
+            }
+        }
+    }
+    let summary = summarize(&cells, &DiffConfig::default());
+    assert_eq!(summary.comparisons.len(), 150);
+    let text = terminal(&summary, false);
+    assert!(text.lines().count() < 15, "{text}");
+    assert!(
+        text.contains("150 metrics inconclusive (3 and 3 boots: at least 5 per side are needed to judge)"),
+        "{text}"
+    );
+    // The markdown still has every one of them, and each reason once.
+    let md = markdown(&summary);
+    assert_eq!(md.matches("| inconclusive (1) |").count(), 150);
+    assert!(md.contains("1. 3 and 3 boots: at least 5 per side are needed to judge (150 comparisons)"));
+}
+
+#[test]
+fn junit_says_boots_spread_adjusted_p_and_why() {
+    let xml = junit(&inconclusive());
+    assert!(xml.contains(
+        "baseline median 9.75 ms ±9% (3 boots, n=18), candidate median 17.6 ms ±9% (3 boots, n=18), \
+         ratio 1.80x [1.57, 2.09], p=0.10 (adjusted –); 3 and 3 boots: at least 5 per side are needed to judge"
+    ));
+    let xml = junit(&regressed());
+    let failure = xml.lines().find(|l| l.contains("<failure type=\"regressed\"")).unwrap();
+    assert!(failure.contains("(6 boots, n=72)") && failure.contains("(adjusted 0.0065)"), "{failure}");
+}
+
+#[test]
 fn markdown_leads_with_the_headline() {
     let md = markdown(&regressed());
     let first = md.lines().next().unwrap();
@@ -440,7 +602,11 @@ fn write_all_writes_the_four_files() {
     let names: Vec<String> = paths.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     assert_eq!(names, FILES);
     let json: Summary = serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
-    assert_eq!((json.schema, json.status, json.cells.len()), (1, Status::Regressed, summary.cells.len()));
+    assert_eq!(
+        (json.schema, json.status, json.cells.len()),
+        (diff::SUMMARY_SCHEMA, Status::Regressed, summary.cells.len())
+    );
+    assert_eq!(json, summary);
     assert_eq!(std::fs::read_to_string(dir.join("junit.xml")).unwrap(), junit(&summary));
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,16 +1,26 @@
 //! The matrix: a shortened default matrix (the three stall scenarios and a
-//! correctness one, 4 vCPUs), run as two shards, merged, resumed and
-//! re-reported. The assertions are the series' first claim, measured: the
-//! stall on the other CPUs per unload is much larger with stop_machine().
+//! correctness one, 4 vCPUs, 5 boots per side), run as two shards, merged,
+//! resumed and re-reported; the planted regression; and the kernel compared
+//! with itself while a compiler shares the host.
+//!
+//! None of these tests assumes an idle host. Where they judge timing they
+//! read the rig's own verdicts, which either decide or say plainly that the
+//! host was too noisy to judge; they never compare numbers themselves.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
 
 use serde_json::Value;
 
 use crate::{project_root, scratch, xtask};
 
 const STALL_SCENARIOS: [&str; 3] = ["unload-noise", "busy-rmmod-storm", "preempt-off-hog"];
+
+/// Boots per side in the shortened matrices: the fewest the default
+/// thresholds accept (min_boots 5), whose smallest rank-test p-value
+/// (2/252 = 0.008) still passes Holm at 0.05 over up to 6 gated comparisons.
+const BOOTS: u32 = 5;
 
 fn short_matrix(dir: &Path) -> PathBuf {
     let root = project_root();
@@ -25,7 +35,12 @@ baseline: stop-machine
 candidate: upstream
 scenarios: [{a}, {b}, {c}, {d}]
 vcpus: [4]
-repetitions: 1
+repetitions: {BOOTS}
+gate: [stall_other_cpus, stall_other_cpus_thread]
+claims:
+  - says: the other CPUs stop stalling during rmmod
+    metric: stall_other_cpus
+    change: improved
 expected_changes:
   - metric: unload_latency
     change: regressed
@@ -55,6 +70,29 @@ fn json(path: &Path) -> Value {
     serde_json::from_slice(&fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
+fn comparison<'a>(summary: &'a Value, scenario: &str, metric: &str) -> &'a Value {
+    summary["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["scenario"] == scenario && c["metric"] == metric)
+        .unwrap_or_else(|| panic!("no {metric} comparison for {scenario}"))
+}
+
+/// The rig either decided `want`, or said plainly that the host was too
+/// noisy to judge (and then left the noisy boots out, so nothing else was
+/// decided on them either). Anything else fails.
+fn decided_or_too_noisy(c: &Value, want: &str) -> bool {
+    if c["change"] == want {
+        return true;
+    }
+    let reason = c["reason"].as_str().unwrap_or_default();
+    assert_eq!(c["change"], "inconclusive", "neither {want} nor inconclusive: {c:#}");
+    assert!(reason.contains("too noisy"), "inconclusive, but not for a noisy host: {c:#}");
+    eprintln!("host too noisy to judge {} {}: {reason}", c["scenario"], c["metric"]);
+    false
+}
+
 #[test]
 fn sharded_matrix_merges_resumes_and_shows_the_stall_claim() {
     let scratch = scratch("matrix");
@@ -69,15 +107,29 @@ fn sharded_matrix_merges_resumes_and_shows_the_stall_claim() {
         assert!(code == 0 || code == 20, "shard {k}: exit {code}");
         shards.push(only_dir(&results));
     }
-    // Shards deal comparisons round-robin: 4 comparisons, 2 each, both
-    // variants of a comparison in the same shard.
+    // Shards deal comparisons round-robin: 4 scenarios x 5 repetitions, 10
+    // comparisons each, both variants of a comparison in the same shard.
     for shard in &shards {
         let manifest = json(&shard.join("manifest.json"));
         let cells = manifest["cells"].as_array().unwrap();
-        assert_eq!(cells.len(), 4, "{manifest:#}");
+        assert_eq!(cells.len(), 20, "{manifest:#}");
         let accel = manifest["host"]["accel"]["accel"].as_str().unwrap();
         assert!(accel == "tcg" || accel == "kvm", "{accel}");
         assert_eq!(manifest["inputs"]["variants"].as_array().unwrap().len(), 2);
+        // The recorded order: correctness cells first, then the timing
+        // cells alone, each comparison's two sides in ABBA order.
+        let order = manifest["order"].as_array().unwrap();
+        assert_eq!(order.len(), cells.len());
+        for scenario in STALL_SCENARIOS {
+            let sides: String = order
+                .iter()
+                .filter(|c| c["scenario"] == scenario)
+                .map(|c| if c["variant"] == "stop-machine" { 'A' } else { 'B' })
+                .collect();
+            if !sides.is_empty() {
+                assert!("ABBAABBAAB".starts_with(&sides), "{scenario}: {sides}");
+            }
+        }
     }
 
     // Resume: a cell that lost its verdict is rerun, the others are kept.
@@ -92,7 +144,7 @@ fn sharded_matrix_merges_resumes_and_shows_the_stall_claim() {
     fs::remove_file(shards[0].join(&rel).join("verdict.json")).unwrap();
     let out = xtask(&["matrix", "--matrix", m, "--shard", "1/2", "--resume", shards[0].to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.matches("finished before, kept").count(), 3, "{stderr}");
+    assert_eq!(stderr.matches("finished before, kept").count(), 19, "{stderr}");
     assert!(shards[0].join(&rel).join("verdict.json").is_file());
     // A resume with other cells is refused.
     let out = xtask(&["matrix", "--matrix", m, "--shard", "2/2", "--resume", shards[0].to_str().unwrap()]);
@@ -109,14 +161,14 @@ fn sharded_matrix_merges_resumes_and_shows_the_stall_claim() {
     ]);
     let merged = only_dir(&merged_root);
     let summary = json(&merged.join("summary.json"));
-    assert_eq!(summary["schema"], 1);
+    assert_eq!(summary["schema"], 2);
     assert_eq!(summary["baseline"], "stop-machine");
     assert_eq!(summary["candidate"], "upstream");
     for file in ["report.md", "junit.xml", "report.html"] {
         assert!(merged.join(file).is_file(), "{file} missing");
     }
     let cells = summary["cells"].as_array().unwrap();
-    assert_eq!(cells.len(), 8);
+    assert_eq!(cells.len(), 40);
     for cell in cells {
         assert_eq!(cell["verdict"], "PASS", "{cell:#}");
     }
@@ -124,23 +176,29 @@ fn sharded_matrix_merges_resumes_and_shows_the_stall_claim() {
     let findings = summary["findings"].as_array().unwrap();
     assert!(findings.is_empty(), "{findings:#?}");
 
-    // The claim: stall on the other CPUs per unload, baseline >> candidate.
+    // The claim: stall on the other CPUs per unload, improved at 4 vCPUs,
+    // judged over boots. Never a regression; on a host too busy to judge,
+    // the rig says so.
+    let mut judged = 0;
     for scenario in STALL_SCENARIOS {
-        let c = summary["comparisons"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["scenario"] == scenario && c["metric"] == "stall_other_cpus")
-            .unwrap_or_else(|| panic!("no stall comparison for {scenario}"));
-        let base = c["baseline"]["median"].as_f64().unwrap();
-        let cand = c["candidate"]["median"].as_f64().unwrap();
-        let p = c["p_value"].as_f64().unwrap();
-        eprintln!("{scenario}: stall median stop-machine {base:.3} ms vs upstream {cand:.3} ms, p = {p:.2e}");
-        assert!(c["baseline"]["n"].as_u64().unwrap() >= 20, "{c:#}");
-        assert!(base > 2.0 * cand, "{scenario}: stop-machine {base} ms is not much larger than upstream {cand} ms");
-        assert!(p < 0.01, "{scenario}: p = {p}");
-        assert_eq!(c["change"], "improved", "{c:#}");
+        let c = comparison(&summary, scenario, "stall_other_cpus");
+        eprintln!(
+            "{scenario}: stall median stop-machine {} ms vs upstream {} ms over {} and {} boots, p_adj = {}, {}",
+            c["baseline"]["median"], c["candidate"]["median"], c["baseline"]["boots"], c["candidate"]["boots"],
+            c["p_adjusted"], c["change"]
+        );
+        assert_eq!(c["baseline"]["boots"].as_u64().unwrap() + c["baseline"]["noisy_boots"].as_u64().unwrap(), 5);
+        if decided_or_too_noisy(c, "improved") {
+            judged += 1;
+            assert!(c["p_adjusted"].as_f64().unwrap() < 0.05, "{c:#}");
+        }
     }
+    let claim = &summary["claims"][0];
+    assert_eq!(claim["rows"].as_array().unwrap().len(), 3, "{claim:#}");
+    assert_eq!(claim["holds"], judged == 3, "{claim:#}");
+    let report = fs::read_to_string(merged.join("report.md")).unwrap();
+    let claims_at = report.find("the other CPUs stop stalling during rmmod").expect("the claim is in report.md");
+    assert!(claims_at < report.find("unload_latency").unwrap(), "report.md must open with the claim");
     assert_eq!(out.status.code(), Some(summary["status"].as_str().map(status_code).unwrap()));
 
     // `report` re-renders the same summary from the stored results.
@@ -158,6 +216,105 @@ fn sharded_matrix_merges_resumes_and_shows_the_stall_claim() {
         assert_ne!(c["change"], "regressed");
         assert_ne!(c["change"], "improved");
     }
+}
+
+/// A fixed 6 ms sleep planted in every unload (fixtures/planted-regression)
+/// must be called a regression of rmmod's latency, or, on a host too busy
+/// to judge, be reported as exactly that.
+#[test]
+fn the_planted_regression_is_called_regressed() {
+    let results = scratch("planted");
+    let matrix = project_root().join("fixtures/planted-regression/matrix.yaml");
+    let out = xtask(&["matrix", "--matrix", matrix.to_str().unwrap(), "--results", results.to_str().unwrap()]);
+    let run = only_dir(&results);
+    let summary = json(&run.join("summary.json"));
+    let c = comparison(&summary, "rmmod-latency", "unload_latency");
+    eprintln!(
+        "planted: unload median upstream {} ms vs planted {} ms, ratio {} {:?}, p_adj {}",
+        c["baseline"]["median"], c["candidate"]["median"], c["ratio"], c["ci95"], c["p_adjusted"]
+    );
+    if decided_or_too_noisy(c, "regressed") {
+        assert_eq!(out.status.code(), Some(20), "{summary:#}");
+        assert_eq!(summary["claims"][0]["holds"], true);
+    } else {
+        assert_eq!(out.status.code(), Some(0), "{summary:#}");
+    }
+}
+
+/// Burns one host core with a real compiler until dropped: gcc -O2 on a
+/// generated C file, over and over, as a build beside the rig would.
+struct CompilerBeside {
+    child: Child,
+}
+
+impl CompilerBeside {
+    fn start(dir: &Path) -> CompilerBeside {
+        let source = dir.join("busy.c");
+        let mut text = String::new();
+        for i in 0..400 {
+            text.push_str(&format!(
+                "int f{i}(int *a, int n) {{ int s = 0; for (int j = 0; j < n; j++) s += a[j] * {i} ^ (s >> 3); return s; }}\n"
+            ));
+        }
+        fs::write(&source, text).unwrap();
+        let script = "while :; do gcc -O2 -c \"$1\" -o \"$2\"; done";
+        let child = Command::new("sh")
+            .args(["-c", script, "sh", source.to_str().unwrap(), dir.join("busy.o").to_str().unwrap()])
+            .spawn()
+            .expect("cannot start gcc beside the test");
+        CompilerBeside { child }
+    }
+}
+
+impl Drop for CompilerBeside {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The kernel against itself (A/A) on a shortened matrix, with a compiler
+/// running beside it the whole time: no gating false alarm, whatever the
+/// noise. Noisy boots are left out and reported, not judged.
+#[test]
+fn the_kernel_against_itself_raises_no_alarm_with_a_compiler_beside_it() {
+    let scratch = scratch("calibrate");
+    let compiler = CompilerBeside::start(&scratch);
+    let results = scratch.join("results");
+    let out = xtask(&[
+        "calibrate",
+        "--scenario",
+        "unload-noise",
+        "--scenario",
+        "rmmod-latency",
+        "--vcpus",
+        "2",
+        "--boots",
+        &BOOTS.to_string(),
+        "--comparisons",
+        "1",
+        "--results",
+        results.to_str().unwrap(),
+    ]);
+    drop(compiler);
+    assert_eq!(out.status.code(), Some(0));
+    let run = only_dir(&results);
+    let calibration = json(&run.join("calibration.json"));
+    eprintln!("{}", fs::read_to_string(run.join("calibration.md")).unwrap());
+    assert_eq!(calibration["blocks"], 1);
+    assert_eq!(calibration["gating_false_alarms"], 0, "{calibration:#}");
+    assert_eq!(calibration["regressed_blocks"], 0, "{calibration:#}");
+    let summary = json(&run.join("summary.json"));
+    assert_ne!(summary["status"], "regressed", "{summary:#}");
+    for c in summary["comparisons"].as_array().unwrap() {
+        assert!(c["change"] != "regressed" && c["change"] != "improved", "a false alarm: {c:#}");
+    }
+    // The compiler took a core: the rig noticed it in the cells' host load.
+    let loads: Vec<f64> = summary["cells"].as_array().unwrap().iter().filter_map(|c| c["host_other_cores"].as_f64()).collect();
+    assert!(!loads.is_empty(), "no cell recorded the host's load");
+    let busiest = loads.iter().copied().fold(0.0, f64::max);
+    assert!(busiest > summary["thresholds"]["max_host_load"].as_f64().unwrap(), "the guard missed the compiler: {loads:?}");
+    eprintln!("other processes' load per cell (cores): {loads:?}; noisy cells: {}", summary["noisy_cells"]);
 }
 
 fn status_code(status: &str) -> i32 {
