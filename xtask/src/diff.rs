@@ -250,6 +250,10 @@ pub struct Comparison {
     /// this comparison can see at all. `None` without enough boots.
     #[serde(default)]
     pub detectable_ratio: Option<f64>,
+    /// The level the raw p-value must clear at the correction's first step
+    /// (alpha over the gated family's size, or alpha).
+    #[serde(default)]
+    pub level: f64,
     /// The matrix's explanation when this change was expected.
     pub expected: Option<String>,
     /// Whether a regression of this metric fails the comparison (the
@@ -617,6 +621,7 @@ fn measure(
         change: Change::Inconclusive,
         reason: None,
         detectable_ratio: None,
+        level: config.thresholds.alpha,
         expected: None,
         gating: config.gate.as_ref().is_none_or(|gate| gate.iter().any(|m| m == def.name)),
     }
@@ -644,6 +649,7 @@ fn adjust_and_judge(comparisons: &mut [Comparison], th: &Thresholds) {
         // real change in this family must clear.
         let alpha = if gated { th.alpha / family.len().max(1) as f64 } else { th.alpha };
         for &i in &family {
+            comparisons[i].level = alpha;
             let c = &comparisons[i];
             let spread = pooled_log_sd(&c.baseline.boot_medians, &c.candidate.boot_medians);
             let boots = c.baseline.boots.min(c.candidate.boots);
@@ -678,13 +684,14 @@ fn decide(c: &Comparison, th: &Thresholds) -> (Change, Option<String>) {
     let change = stats::judge(p, ci, boots, c.higher_is_better, th);
     let reason = (change == Change::Inconclusive).then(|| {
         let floor = stats::min_p_value(boots.0, boots.1);
-        if p >= th.alpha && floor >= th.alpha {
+        if p >= th.alpha && floor >= c.level {
             format!(
-                "with {} and {} boots no difference can reach p < {} after correction (the rank test's smallest p is {})",
+                "with {} and {} boots no difference can reach p < {} after correction (the rank test's smallest p is {}, the first step of the correction asks for {})",
                 boots.0,
                 boots.1,
                 th.alpha,
-                short(floor)
+                short(floor),
+                short(c.level)
             )
         } else if p < th.alpha {
             format!(

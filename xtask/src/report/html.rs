@@ -28,8 +28,8 @@ table{border-collapse:collapse;margin:.5em 0;font-size:.9em;max-width:100%}
 table.wide{width:100%}
 th,td{border:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 td.n{text-align:right;font-variant-numeric:tabular-nums;font-size:.92em}
-td.n,td.nw{white-space:nowrap}
-th{background:#f6f8fa}
+td.n,td.nw{white-space:nowrap}td.wrap{white-space:normal}
+th{background:#f6f8fa;overflow-wrap:normal}
 small,.why{color:#555;font-size:.85em}
 .why{display:block;margin-top:.2em}
 .status{display:inline-block;padding:.2em .6em;border-radius:.3em;font-weight:bold;color:#fff}
@@ -151,7 +151,7 @@ fn findings(out: &mut String, summary: &Summary) {
                 escape(&super::finding_kind(f)),
                 escape(&f.scenario),
                 f.vcpus,
-                escape(&f.detail)
+                prose(&f.detail)
             );
             if let Some(cell) = &f.cell {
                 let log = f
@@ -236,8 +236,8 @@ fn comparisons(out: &mut String, summary: &Summary) {
     let _ = writeln!(out, "<p>{}</p>", escape(super::TABLE_LEGEND));
     let _ = writeln!(
         out,
-        "<table class=\"wide\">\n<colgroup><col style=\"width:22%\"><col style=\"width:13%\"><col style=\"width:13%\">\
-         <col style=\"width:7%\"><col style=\"width:13%\"><col style=\"width:6%\"><col></colgroup>\n\
+        "<table class=\"wide\">\n<colgroup><col style=\"width:20%\"><col style=\"width:12%\"><col style=\"width:12%\">\
+         <col style=\"width:7%\"><col style=\"width:13%\"><col style=\"width:5%\"><col></colgroup>\n\
          <tr><th>scenario · vCPUs · metric</th><th>baseline <code>{}</code><br><small>median ±spread<br>p99 / max</small></th>\
          <th>candidate <code>{}</code><br><small>median ±spread<br>p99 / max</small></th><th>boots</th>\
          <th>ratio [95% CI]</th><th>p (adj.)</th><th>change</th></tr>",
@@ -264,7 +264,7 @@ fn comparisons(out: &mut String, summary: &Summary) {
             out,
             "<tr{}><td>{} · {} vCPUs<br>{metric}</td>\
              <td class=\"n\">{}<br><small>{}</small></td><td class=\"n\">{}<br><small>{}</small></td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{change}</td></tr>",
+             <td class=\"n wrap\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{change}</td></tr>",
             row_class(c).map(|class| format!(" class=\"{class}\"")).unwrap_or_default(),
             escape(&c.scenario),
             c.vcpus,

@@ -191,6 +191,10 @@ fn numbers(c: &Comparison) -> String {
         num::p_value(c.p_value),
         num::p_value(c.p_adjusted)
     );
+    if let Some(d) = c.detectable_ratio {
+        // How big a change these boots could see at all.
+        let _ = write!(text, ", detectable beyond ×{}", num::sig(d, 3));
+    }
     if let Some(reason) = c.reason.as_deref().filter(|_| c.change == Change::Inconclusive) {
         let _ = write!(text, "; {reason}");
     }

@@ -11,7 +11,7 @@
 use std::fmt::Write;
 
 use super::{num, Counts};
-use crate::diff::{ClaimResult, Comparison, Summary};
+use crate::diff::{ClaimResult, ClaimRow, Comparison, Summary};
 use crate::guest::verdict::Verdict;
 use crate::stats::{Change, Thresholds};
 
@@ -56,7 +56,9 @@ pub fn render(summary: &Summary, color: bool) -> String {
     let mut out = String::new();
     let counts = Counts::of(summary);
 
-    let _ = writeln!(out, "{}", paint.bold(&super::headline(summary, str::to_string)));
+    for (i, line) in wrap(&super::headline(summary, str::to_string), WIDTH - 2).iter().enumerate() {
+        let _ = writeln!(out, "{}{}", if i == 0 { "" } else { "  " }, paint.bold(line));
+    }
     if !summary.runs.is_empty() {
         let _ = writeln!(out, "{}", paint.dim(&format!("runs: {}", summary.runs.join(", "))));
     }
@@ -136,11 +138,11 @@ fn claims(out: &mut String, summary: &Summary, paint: &Paint) {
     }
     let _ = writeln!(out, "\n{}", paint.bold(&format!("Claims: {}", super::claims_tally(summary))));
     for claim in &summary.claims {
-        claim_block(out, claim, paint);
+        claim_block(out, claim, &summary.thresholds, paint);
     }
 }
 
-fn claim_block(out: &mut String, result: &ClaimResult, paint: &Paint) {
+fn claim_block(out: &mut String, result: &ClaimResult, th: &Thresholds, paint: &Paint) {
     let verdict = super::claim_verdict(result.holds);
     let verdict = if result.holds { paint.green(verdict) } else { paint.red(verdict) };
     let says = wrap(&result.claim.says, WIDTH - 4 - super::claim_verdict(result.holds).len());
@@ -161,18 +163,87 @@ fn claim_block(out: &mut String, result: &ClaimResult, paint: &Paint) {
         }
         return;
     }
-    let rows: Vec<[String; 7]> = result.rows.iter().map(super::claim_cells).collect();
-    let (header, lines) = table(super::CLAIM_COLUMNS.map(|(h, _)| h), super::CLAIM_COLUMNS.map(|(_, n)| n), &rows);
-    let _ = writeln!(out, "    {}", paint.dim(&header));
-    for (line, row) in lines.iter().zip(&result.rows) {
-        let line = format!("    {line}");
+    // Every row when there are few; else the ones that break the claim
+    // (those say where it fails), the rest counted.
+    let shown: Vec<&ClaimRow> = if result.rows.len() <= CLAIM_ROWS {
+        result.rows.iter().collect()
+    } else if result.holds {
+        result.rows.iter().take(CLAIM_ROWS).collect()
+    } else {
+        result.rows.iter().filter(|r| !r.holds).take(CLAIM_ROWS).collect()
+    };
+    let mut rows: Vec<[String; 7]> = shown.iter().map(|r| super::claim_cells(r)).collect();
+    let columns = (super::CLAIM_COLUMNS.map(|(h, _)| h), super::CLAIM_COLUMNS.map(|(_, n)| n));
+    let (mut header, mut lines) = table(columns.0, columns.1, &rows);
+    // A scenario name too long for the width is cut, not the numbers.
+    let widest = lines.iter().chain([&header]).map(|l| l.chars().count()).max().unwrap_or(0);
+    if widest + 4 > WIDTH {
+        let keep = rows.iter().map(|r| r[0].chars().count()).max().unwrap_or(0).saturating_sub(widest + 4 - WIDTH);
+        for row in &mut rows {
+            if row[0].chars().count() > keep {
+                row[0] = row[0].chars().take(keep.saturating_sub(1)).chain(['…']).collect();
+            }
+        }
+        (header, lines) = table(columns.0, columns.1, &rows);
+    }
+    let _ = writeln!(out, "{}", paint.dim(&clip(&format!("    {header}"))));
+    // A reason under its row while that stays short, else folded after.
+    let inline = shown.len() <= 4;
+    for (line, row) in lines.iter().zip(&shown) {
+        let line = clip(&format!("    {line}"));
         let _ = writeln!(out, "{}", if row.holds { line } else { paint.yellow(&line) });
-        if let Some(reason) = &row.reason {
+        if let Some(reason) = row.reason.as_deref().filter(|_| inline) {
             for l in wrap(reason, WIDTH - 8) {
                 let _ = writeln!(out, "{}", paint.dim(&format!("      {l}")));
             }
         }
     }
+    let hidden = result.rows.len() - shown.len();
+    if hidden > 0 {
+        let holding = result.rows.iter().filter(|r| r.holds).count() - shown.iter().filter(|r| r.holds).count();
+        let line = format!(
+            "... and {} ({holding} as claimed): every row in report.md",
+            super::plural(hidden, "more comparison", "more comparisons")
+        );
+        let _ = writeln!(out, "    {}", paint.dim(&line));
+    }
+    if !inline {
+        let reasons = shown.iter().filter_map(|r| r.reason.as_deref());
+        for (reasons, text) in fold_reasons(reasons, th) {
+            let line = format!("{}: {text}", super::plural(reasons.len(), "row", "rows"));
+            for (i, l) in wrap(&line, WIDTH - 8).iter().enumerate() {
+                let _ = writeln!(out, "{}", paint.dim(&format!("    {}{l}", if i == 0 { "" } else { "  " })));
+            }
+        }
+    }
+}
+
+/// Rows of a claim the terminal lists; more are counted (report.md has all).
+const CLAIM_ROWS: usize = 10;
+
+/// Groups reasons by their [`Fold`] kind (or, without one, by their text),
+/// in order of first appearance, each group with what to say for it: the
+/// shared reason when all are the same text (it says more than its kind),
+/// else the kind in words.
+fn fold_reasons<'a>(reasons: impl Iterator<Item = &'a str>, th: &Thresholds) -> Vec<(Vec<&'a str>, String)> {
+    let mut groups: Vec<(Result<Fold, &str>, Vec<&str>)> = Vec::new();
+    for reason in reasons {
+        let key = Fold::of(reason).ok_or(reason);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(reason),
+            None => groups.push((key, vec![reason])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(key, members)| {
+            let text = match key {
+                Ok(kind) if members.iter().any(|r| *r != members[0]) => kind.label(th),
+                _ => members[0].to_string(),
+            };
+            (members, text)
+        })
+        .collect()
 }
 
 /// The kinds of inconclusive comparison that say "these boots cannot tell"
@@ -245,25 +316,32 @@ fn metrics(out: &mut String, summary: &Summary, counts: &Counts, paint: &Paint) 
             None
         }
     };
-    // Each kind once, in order of first appearance, with its reasons.
-    let mut folds: Vec<(Fold, Vec<&str>)> = Vec::new();
-    for c in &summary.comparisons {
-        let (Some(kind), Some(reason)) = (fold(c), c.reason.as_deref()) else { continue };
-        match folds.iter_mut().find(|(k, _)| *k == kind) {
-            Some((_, reasons)) => reasons.push(reason),
-            None => folds.push((kind, vec![reason])),
-        }
-    }
-    let fold_lines: Vec<String> = folds
-        .iter()
-        .map(|(kind, reasons)| {
-            // One shared reason says more than its kind.
-            let text = if reasons.iter().all(|r| r == &reasons[0]) {
-                reasons[0].to_string()
-            } else {
-                kind.label(&summary.thresholds)
-            };
-            format!("{} inconclusive ({text})", super::plural(reasons.len(), "metric", "metrics"))
+    let folded: Vec<&Comparison> = summary.comparisons.iter().filter(|c| fold(c).is_some()).collect();
+    let reasons = folded.iter().filter_map(|c| c.reason.as_deref());
+    let fold_lines: Vec<String> = fold_reasons(reasons, &summary.thresholds)
+        .into_iter()
+        .map(|(members, text)| {
+            let mut line = format!("{} inconclusive ({text})", super::plural(members.len(), "metric", "metrics"));
+            // The biggest effect among them, so a large change the boots
+            // cannot confirm is not hidden in a count.
+            let group = folded.iter().filter(|c| c.reason.as_deref().is_some_and(|r| members.contains(&r)));
+            let size = |c: &&&Comparison| c.ratio.filter(|r| *r > 0.0).map_or(0.0, |r| r.ln().abs());
+            // The first of the largest, in the table's order.
+            let largest = group.fold(None, |best: Option<&&Comparison>, c| match best {
+                Some(b) if size(&b) >= size(&c) => Some(b),
+                _ => Some(c),
+            });
+            if let Some(c) = largest {
+                if size(&c) > (1.0 + summary.thresholds.min_effect).ln() {
+                    let _ = write!(
+                        line,
+                        "; the largest change: {} {}",
+                        super::comparison_name(c),
+                        num::ratio_ci(c.ratio, c.ci95)
+                    );
+                }
+            }
+            line
         })
         .collect();
     let shown: Vec<&Comparison> =

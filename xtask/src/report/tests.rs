@@ -652,3 +652,29 @@ fn assert_well_formed(xml: &str) {
     assert!(rest.trim().is_empty() && stack.is_empty(), "unclosed {stack:?}");
     assert_eq!(roots, 1);
 }
+
+/// `docs/summary-schema.md`'s example is a summary of this schema: every
+/// field it shows exists, and none the schema requires is missing.
+#[test]
+fn the_schema_docs_example_reads_as_a_summary() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/summary-schema.md")).unwrap();
+    let example = doc.split("```json\n").nth(1).and_then(|rest| rest.split("\n```").next()).expect("a json example");
+    let summary: Summary = serde_json::from_str(example).unwrap();
+    assert_eq!(summary.schema, diff::SUMMARY_SCHEMA);
+    assert!(doc.starts_with(&format!("# `summary.json`, schema version {}", diff::SUMMARY_SCHEMA)));
+    let value: serde_json::Value = serde_json::from_str(example).unwrap();
+    let mut shown: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+    shown.sort_unstable();
+    let full = serde_json::to_value(improved()).unwrap();
+    let mut all: Vec<&str> = full.as_object().unwrap().keys().map(String::as_str).collect();
+    all.sort_unstable();
+    assert_eq!(shown, all);
+    for (field, example) in [("comparisons", &value["comparisons"][0]), ("claims", &value["claims"][0])] {
+        let mut shown: Vec<&String> = example.as_object().unwrap().keys().collect();
+        let real = &full[field][0];
+        let mut all: Vec<&String> = real.as_object().unwrap().keys().collect();
+        shown.sort_unstable();
+        all.sort_unstable();
+        assert_eq!(shown, all, "{field}");
+    }
+}
