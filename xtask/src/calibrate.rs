@@ -98,6 +98,7 @@ fn self_matrix(matrix: &Matrix, name: &str, repetitions: u32, vcpus: &[u32]) -> 
     aa.baseline = Some(name.to_string());
     aa.candidate = Some(again.name);
     aa.repetitions = repetitions;
+    aa.scenario_repetitions.iter_mut().for_each(|r| *r = None);
     if !vcpus.is_empty() {
         aa.vcpus = vcpus.to_vec();
     }

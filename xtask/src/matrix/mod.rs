@@ -32,6 +32,9 @@ pub struct Matrix {
     pub candidate: Option<String>,
     /// Scenario files, in the order given.
     pub scenarios: Vec<PathBuf>,
+    /// Per scenario (same order): boots per side when the file gives the
+    /// scenario its own `repetitions`, else `None` (the matrix's).
+    pub scenario_repetitions: Vec<Option<u32>>,
     /// vCPU counts every scenario runs with (default: [2]).
     pub vcpus: Vec<u32>,
     /// Boots per variant × scenario × vCPUs: the unit the statistics count.
@@ -116,7 +119,7 @@ struct RawMatrix {
     #[serde(default)]
     candidate: Option<String>,
     #[serde(default)]
-    scenarios: Vec<String>,
+    scenarios: Vec<RawScenario>,
     #[serde(default = "default_vcpus")]
     vcpus: Vec<u32>,
     #[serde(default = "default_repetitions")]
@@ -129,6 +132,39 @@ struct RawMatrix {
     gate: Option<Vec<String>>,
     #[serde(default)]
     claims: Vec<Claim>,
+}
+
+/// A scenario of the matrix: a name or path, optionally with its own
+/// number of boots per side (a correctness scenario that needs fewer boots
+/// than the timing ones).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawScenario {
+    Name(String),
+    WithRepetitions(RawScenarioRepetitions),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenarioRepetitions {
+    scenario: String,
+    repetitions: u32,
+}
+
+impl RawScenario {
+    fn name(&self) -> &str {
+        match self {
+            RawScenario::Name(name) => name,
+            RawScenario::WithRepetitions(r) => &r.scenario,
+        }
+    }
+
+    fn repetitions(&self) -> Option<u32> {
+        match self {
+            RawScenario::Name(_) => None,
+            RawScenario::WithRepetitions(r) => Some(r.repetitions),
+        }
+    }
 }
 
 fn default_vcpus() -> Vec<u32> {
@@ -303,7 +339,13 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
         error("candidate", "the candidate must be a different variant from the baseline".to_string());
     }
     let mut scenarios = Vec::new();
-    for (i, name) in raw.scenarios.iter().enumerate() {
+    let mut scenario_repetitions = Vec::new();
+    for (i, entry) in raw.scenarios.iter().enumerate() {
+        let name = entry.name();
+        if entry.repetitions() == Some(0) {
+            error(&format!("scenarios[{i}].repetitions"), "`repetitions` is 0: expected at least 1".to_string());
+        }
+        scenario_repetitions.push(entry.repetitions());
         let path = scenario_path(cx.base_dir, name);
         if !(cx.exists)(&path) {
             error(
@@ -382,8 +424,8 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
             .scenarios
             .iter()
             .map(|s| {
-                let stem = Path::new(s).file_stem().map(|f| f.to_string_lossy().into_owned());
-                stem.unwrap_or_else(|| s.clone())
+                let stem = Path::new(s.name()).file_stem().map(|f| f.to_string_lossy().into_owned());
+                stem.unwrap_or_else(|| s.name().to_string())
             })
             .collect();
         for (j, scenario) in claim.scenarios.iter().enumerate() {
@@ -410,6 +452,7 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
             baseline: raw.baseline.clone(),
             candidate: raw.candidate.clone(),
             scenarios,
+            scenario_repetitions,
             vcpus: raw.vcpus.clone(),
             repetitions: raw.repetitions,
             diff: DiffConfig {
@@ -567,6 +610,28 @@ variants:
         );
         let msgs = messages(parse_with("variants:\n  - name: \"unterminated\n", &[]));
         assert!(msgs[0].starts_with("/m/matrix.yaml:3:1: "), "{msgs:?}");
+    }
+
+    #[test]
+    fn a_scenario_can_have_its_own_repetitions() {
+        let text = "\
+variants:
+  - name: a
+  - name: b
+scenarios:
+  - timing
+  - scenario: correctness
+    repetitions: 2
+repetitions: 6
+";
+        let m = parse_with(text, &["/kc/base.config", "/m/timing.yaml", "/m/correctness.yaml"]).unwrap();
+        assert_eq!(m.scenario_repetitions, vec![None, Some(2)]);
+        assert_eq!(m.repetitions, 6);
+        let bad = text.replace("repetitions: 2", "repetitions: 0");
+        assert_eq!(
+            messages(parse_with(&bad, &["/kc/base.config", "/m/timing.yaml", "/m/correctness.yaml"])),
+            vec!["/m/matrix.yaml:7:18: `repetitions` is 0: expected at least 1"]
+        );
     }
 
     #[test]

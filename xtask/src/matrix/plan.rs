@@ -17,6 +17,8 @@ pub struct PlannedScenario {
     /// It measures timing (asks for any metric but `outcomes`): its cells
     /// run alone on the host, so neighbours cannot skew the numbers.
     pub timing: bool,
+    /// Boots per side.
+    pub repetitions: u32,
 }
 
 /// One guest run of the matrix.
@@ -59,12 +61,13 @@ impl fmt::Display for Shard {
 /// A slow drift of the host then lands on both sides alike (each pair of
 /// repetitions cancels a linear trend), and an interrupted run has whole
 /// comparisons rather than one side of many.
-pub fn plan(variants: &[String], scenarios: &[PlannedScenario], vcpus: &[u32], repetitions: u32) -> Vec<Cell> {
+pub fn plan(variants: &[String], scenarios: &[PlannedScenario], vcpus: &[u32]) -> Vec<Cell> {
     let mut cells = Vec::new();
-    for rep in 1..=repetitions {
+    let most = scenarios.iter().map(|s| s.repetitions).max().unwrap_or(0);
+    for rep in 1..=most {
         let order: Vec<&String> =
             if rep % 2 == 1 { variants.iter().collect() } else { variants.iter().rev().collect() };
-        for scenario in scenarios {
+        for scenario in scenarios.iter().filter(|s| rep <= s.repetitions) {
             for &n in vcpus {
                 for variant in &order {
                     cells.push(Cell {
@@ -112,16 +115,25 @@ pub fn shard(cells: &[Cell], shard: Shard) -> Vec<Cell> {
 mod tests {
     use super::*;
 
-    fn scenarios() -> Vec<PlannedScenario> {
+    fn scenarios_with(repetitions: u32) -> Vec<PlannedScenario> {
         ["a", "b", "c"]
             .iter()
-            .map(|n| PlannedScenario { name: n.to_string(), file: format!("{n}.yaml").into(), timing: *n != "c" })
+            .map(|n| PlannedScenario {
+                name: n.to_string(),
+                file: format!("{n}.yaml").into(),
+                timing: *n != "c",
+                repetitions,
+            })
             .collect()
+    }
+
+    fn scenarios() -> Vec<PlannedScenario> {
+        scenarios_with(2)
     }
 
     #[test]
     fn plan_interleaves_variants_within_a_comparison() {
-        let cells = plan(&["base".into(), "cand".into()], &scenarios(), &[2, 4], 2);
+        let cells = plan(&["base".into(), "cand".into()], &scenarios(), &[2, 4]);
         assert_eq!(cells.len(), 3 * 2 * 2 * 2);
         let names: Vec<String> = cells.iter().take(4).map(|c| c.key.rel_dir()).collect();
         assert_eq!(names, ["base/a/2cpu-r1", "cand/a/2cpu-r1", "base/a/4cpu-r1", "cand/a/4cpu-r1"]);
@@ -133,7 +145,7 @@ mod tests {
 
     #[test]
     fn abba_order_puts_each_side_first_equally_often() {
-        let cells = plan(&["base".into(), "cand".into()], &scenarios(), &[4], 6);
+        let cells = plan(&["base".into(), "cand".into()], &scenarios_with(6), &[4]);
         let timing: Vec<Cell> = run_order(&cells).into_iter().filter(|c| c.timing).collect();
         for scenario in ["a", "b"] {
             let sequence: String = timing
@@ -152,7 +164,10 @@ mod tests {
 
     #[test]
     fn shards_partition_the_cells_and_keep_comparisons_together() {
-        let cells = plan(&["base".into(), "cand".into()], &scenarios(), &[2, 4], 3);
+        let mut scenarios = scenarios_with(3);
+        scenarios[2].repetitions = 1;
+        let cells = plan(&["base".into(), "cand".into()], &scenarios, &[2, 4]);
+        assert_eq!(cells.len(), (2 * 3 + 1) * 2 * 2, "a scenario's own repetitions count");
         for n in 1..=5 {
             let mut seen = Vec::new();
             for k in 1..=n {

@@ -84,7 +84,9 @@ impl MatrixArgs {
             if n == 0 {
                 bail!("--repetitions 0: expected at least 1");
             }
+            // The flag means every scenario: it overrides a scenario's own too.
             matrix.repetitions = n;
+            matrix.scenario_repetitions.iter_mut().for_each(|r| *r = None);
         }
         Ok(())
     }
@@ -111,7 +113,7 @@ pub fn execute(sh: &Shell, host_args: &HostArgs, matrix: &Matrix, job: &Job) -> 
     let plans = load_scenarios(matrix, &job.scenarios)?;
     let planned: Vec<PlannedScenario> = plans.iter().map(|(p, _)| p.clone()).collect();
     let variants = vec![baseline.clone(), candidate.clone()];
-    let mut cells = plan::plan(&variants, &planned, &matrix.vcpus, matrix.repetitions);
+    let mut cells = plan::plan(&variants, &planned, &matrix.vcpus);
     if let Some(shard) = job.shard {
         cells = plan::shard(&cells, shard);
     }
@@ -206,7 +208,7 @@ fn load_scenarios(matrix: &Matrix, only: &[String]) -> Result<Vec<(PlannedScenar
         bail!("{}: the matrix lists no `scenarios:`", matrix.file.display());
     }
     let mut out: Vec<(PlannedScenario, Plan)> = Vec::new();
-    for file in &matrix.scenarios {
+    for (file, repetitions) in matrix.scenarios.iter().zip(&matrix.scenario_repetitions) {
         let plan = Plan::resolve(&file.to_string_lossy())?;
         let Plan::Scenario { scenario, .. } = &plan else { bail!("{}: not a scenario file", file.display()) };
         if !only.is_empty() && !only.contains(&scenario.name) {
@@ -220,7 +222,8 @@ fn load_scenarios(matrix: &Matrix, only: &[String]) -> Result<Vec<(PlannedScenar
             );
         }
         let timing = scenario.metrics.iter().any(|m| *m != Metric::Outcomes);
-        out.push((PlannedScenario { name: scenario.name.clone(), file: file.clone(), timing }, plan));
+        let repetitions = repetitions.unwrap_or(matrix.repetitions);
+        out.push((PlannedScenario { name: scenario.name.clone(), file: file.clone(), timing, repetitions }, plan));
     }
     for name in only {
         if !out.iter().any(|(p, _)| &p.name == name) {
