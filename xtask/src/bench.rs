@@ -362,6 +362,8 @@ fn bench_matrix(args: &BenchMatrixArgs) -> Result<()> {
             t.cells_run
         );
     }
-    println!("targets: cold <= 1200 s, warm <= 300 s on a 2-core host without KVM");
+    println!(
+        "targets: cold <= 1200 s, warm <= 360 s on a 2-core host without KVM, with the matrix's boots per side"
+    );
     Ok(())
 }

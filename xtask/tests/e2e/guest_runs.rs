@@ -198,12 +198,12 @@ fn a_scenario_file_runs_and_reports_its_metrics() {
     let metrics = &verdict["metrics"];
     let unloads = metrics["unload_latency_ns"].as_array().unwrap();
     let loads = metrics["load_latency_ns"].as_array().unwrap();
-    assert_eq!((unloads.len(), loads.len()), (50, 50), "one sample per load and unload");
+    assert_eq!((unloads.len(), loads.len()), (30, 30), "one sample per load and unload");
     // An unload waits for an RCU grace period: never free, never absurd.
     for ns in unloads.iter().map(|v| v.as_u64().unwrap()) {
         assert!((10_000..10_000_000_000).contains(&ns), "implausible unload latency {ns} ns");
     }
-    assert_eq!(metrics["outcomes"]["steps[0].loop.steps[1] (unload victim_trivial) = ok"], 50);
+    assert_eq!(metrics["outcomes"]["steps[0].loop.steps[1] (unload victim_trivial) = ok"], 30);
     assert!(metrics["cycles_per_sec"].as_f64().unwrap() > 0.0);
 }
 
@@ -242,7 +242,9 @@ fn every_shipped_scenario_passes_with_plausible_metrics() {
                 }
                 "stall_other_cpus" => {
                     let values = samples("stall_other_cpus_ns");
-                    assert!(values.len() >= 50, "{name}: only {} unload windows measured", values.len());
+                    // The stall scenarios take 30-40 windows per boot (the
+                    // statistics count boots, not windows).
+                    assert!(values.len() >= 25, "{name}: only {} unload windows measured", values.len());
                 }
                 "refcount_ops" => {
                     let per_cpu = samples("refcount_ops_per_sec");
