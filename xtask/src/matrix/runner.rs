@@ -56,6 +56,8 @@ pub struct MatrixArgs {
 struct Setup {
     prepared: Vec<Prepared>,
     plans: Vec<(PlannedScenario, Plan)>,
+    /// The matrix's `max_host_load`: above it a timing boot is noisy.
+    max_host_load: f64,
 }
 
 impl MatrixArgs {
@@ -167,7 +169,7 @@ pub fn execute(sh: &Shell, host_args: &HostArgs, matrix: &Matrix, job: &Job) -> 
         run_dir.display()
     );
 
-    let setup = Setup { prepared, plans };
+    let setup = Setup { prepared, plans, max_host_load: matrix.diff.thresholds.max_host_load };
     let cells_started = Instant::now();
     let times = run_cells(&setup, &cells, &run_dir)?;
     let cells_time = cells_started.elapsed();
@@ -324,6 +326,10 @@ pub struct Timing {
     pub cells_run: usize,
 }
 
+/// How often a timing boot the host spoiled is run again before its noise
+/// is left to the diff (which then leaves the boot out).
+const NOISY_RETRIES: u32 = 2;
+
 /// Runs the cells without a verdict: correctness cells in parallel first,
 /// then timing cells one by one.
 fn run_cells(setup: &Setup, cells: &[Cell], run_dir: &Path) -> Result<CellTimes> {
@@ -341,13 +347,38 @@ fn run_cells(setup: &Setup, cells: &[Cell], run_dir: &Path) -> Result<CellTimes>
     let ran = todo.len();
     let boot = Mutex::new(Duration::ZERO);
     let run_one = |cell: &Cell| -> Result<()> {
-        progress.started(&cell.key);
-        let started = Instant::now();
-        let result = run_cell(setup, run_dir, &cell.key)?;
-        if let Some(ms) = result.record.boot_to_ready_ms {
-            *boot.lock().unwrap_or_else(|e| e.into_inner()) += Duration::from_secs_f64(ms / 1e3);
+        for attempt in 0..=NOISY_RETRIES {
+            progress.started(&cell.key);
+            let started = Instant::now();
+            let result = run_cell(setup, run_dir, &cell.key)?;
+            if let Some(ms) = result.record.boot_to_ready_ms {
+                *boot.lock().unwrap_or_else(|e| e.into_inner()) += Duration::from_secs_f64(ms / 1e3);
+            }
+            progress.finished(&cell.key, result.record.verdict, started.elapsed());
+            let noisy = result.record.host_load.map(|h| h.other_cores).filter(|&other| other > setup.max_host_load);
+            // A passing timing boot spoiled by other processes is run again
+            // (the spoiled attempt is kept beside it as evidence); a boot
+            // that did not pass is never retried, since that could hide a
+            // kernel failure behind a retry.
+            match noisy {
+                Some(other) if cell.timing && result.record.verdict == Verdict::Pass && attempt < NOISY_RETRIES => {
+                    let dir = results::cell_dir(run_dir, &cell.key);
+                    let kept = dir.with_file_name(format!(
+                        "{}.noisy-{}",
+                        dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                        attempt + 1
+                    ));
+                    let _ = std::fs::remove_dir_all(&kept);
+                    std::fs::rename(&dir, &kept)
+                        .with_context(|| format!("cannot move {} aside", dir.display()))?;
+                    progress.retry(format!(
+                        "noisy {} (other processes used {other:.2} host cores): running it again",
+                        cell.key.rel_dir()
+                    ));
+                }
+                _ => break,
+            }
         }
-        progress.finished(&cell.key, result.record.verdict, started.elapsed());
         Ok(())
     };
 
@@ -513,6 +544,13 @@ impl Progress {
             }
             None => eprintln!("[{:>3}/{}] {text}", state.done, self.total),
         }
+    }
+
+    /// The cell just reported finished runs again: it is not done.
+    fn retry(&self, text: String) {
+        let mut state = self.lock();
+        state.done = state.done.saturating_sub(1);
+        self.line(&state, text);
     }
 
     fn done(&self) {
