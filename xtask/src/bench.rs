@@ -362,8 +362,6 @@ fn bench_matrix(args: &BenchMatrixArgs) -> Result<()> {
             t.cells_run
         );
     }
-    println!(
-        "targets: cold <= 1200 s, warm <= 360 s on a 2-core host without KVM, with the matrix's boots per side"
-    );
+    println!("targets: cold <= 1200 s, warm <= 360 s on a 2-core host without KVM, with the matrix's boots per side");
     Ok(())
 }

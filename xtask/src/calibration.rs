@@ -86,8 +86,8 @@ pub fn analyse(cells: &[CellResult], a: &str, b: &str, boots_per_side: u32, conf
             regressed_blocks += 1;
         }
         for c in &summary.comparisons {
-            let row = rows.entry((c.scenario.clone(), c.vcpus, metric_order(&c.metric))).or_insert_with(|| {
-                CalibrationRow {
+            let row =
+                rows.entry((c.scenario.clone(), c.vcpus, metric_order(&c.metric))).or_insert_with(|| CalibrationRow {
                     scenario: c.scenario.clone(),
                     vcpus: c.vcpus,
                     metric: c.metric.clone(),
@@ -100,8 +100,7 @@ pub fn analyse(cells: &[CellResult], a: &str, b: &str, boots_per_side: u32, conf
                     false_alarms: 0,
                     judged: 0,
                     detectable_ratio: None,
-                }
-            });
+                });
             if c.p_adjusted.is_some() {
                 row.judged += 1;
                 comparisons += 1;

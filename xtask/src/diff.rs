@@ -458,7 +458,9 @@ pub fn diff(baseline: &Side<'_>, candidate: &Side<'_>, runs: Vec<String>, config
         c.expected = config
             .expected
             .iter()
-            .find(|e| e.metric == c.metric && e.change == c.change && e.scenario.as_ref().is_none_or(|s| *s == c.scenario))
+            .find(|e| {
+                e.metric == c.metric && e.change == c.change && e.scenario.as_ref().is_none_or(|s| *s == c.scenario)
+            })
             .map(|e| e.why.clone());
     }
     let claims = config.claims.iter().map(|claim| check_claim(claim, &comparisons)).collect();

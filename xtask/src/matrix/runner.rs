@@ -369,8 +369,7 @@ fn run_cells(setup: &Setup, cells: &[Cell], run_dir: &Path) -> Result<CellTimes>
                         attempt + 1
                     ));
                     let _ = std::fs::remove_dir_all(&kept);
-                    std::fs::rename(&dir, &kept)
-                        .with_context(|| format!("cannot move {} aside", dir.display()))?;
+                    std::fs::rename(&dir, &kept).with_context(|| format!("cannot move {} aside", dir.display()))?;
                     progress.retry(format!(
                         "noisy {} (other processes used {other:.2} host cores): running it again",
                         cell.key.rel_dir()

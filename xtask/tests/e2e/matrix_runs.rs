@@ -184,8 +184,12 @@ fn sharded_matrix_merges_resumes_and_shows_the_stall_claim() {
         let c = comparison(&summary, scenario, "stall_other_cpus");
         eprintln!(
             "{scenario}: stall median stop-machine {} ms vs upstream {} ms over {} and {} boots, p_adj = {}, {}",
-            c["baseline"]["median"], c["candidate"]["median"], c["baseline"]["boots"], c["candidate"]["boots"],
-            c["p_adjusted"], c["change"]
+            c["baseline"]["median"],
+            c["candidate"]["median"],
+            c["baseline"]["boots"],
+            c["candidate"]["boots"],
+            c["p_adjusted"],
+            c["change"]
         );
         assert_eq!(c["baseline"]["boots"].as_u64().unwrap() + c["baseline"]["noisy_boots"].as_u64().unwrap(), 5);
         if decided_or_too_noisy(c, "improved") {
@@ -310,10 +314,14 @@ fn the_kernel_against_itself_raises_no_alarm_with_a_compiler_beside_it() {
         assert!(c["change"] != "regressed" && c["change"] != "improved", "a false alarm: {c:#}");
     }
     // The compiler took a core: the rig noticed it in the cells' host load.
-    let loads: Vec<f64> = summary["cells"].as_array().unwrap().iter().filter_map(|c| c["host_other_cores"].as_f64()).collect();
+    let loads: Vec<f64> =
+        summary["cells"].as_array().unwrap().iter().filter_map(|c| c["host_other_cores"].as_f64()).collect();
     assert!(!loads.is_empty(), "no cell recorded the host's load");
     let busiest = loads.iter().copied().fold(0.0, f64::max);
-    assert!(busiest > summary["thresholds"]["max_host_load"].as_f64().unwrap(), "the guard missed the compiler: {loads:?}");
+    assert!(
+        busiest > summary["thresholds"]["max_host_load"].as_f64().unwrap(),
+        "the guard missed the compiler: {loads:?}"
+    );
     eprintln!("other processes' load per cell (cores): {loads:?}; noisy cells: {}", summary["noisy_cells"]);
 }
 
