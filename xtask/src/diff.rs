@@ -1,6 +1,12 @@
 //! The diff: a baseline's cells against a candidate's, per scenario × vCPUs
 //! × metric, into a [`Summary`] that every report format renders.
 //!
+//! The boot (one cell) is the unit: each boot is summarised by the median of
+//! its windows, the test and the interval work on those per-boot medians,
+//! the p-values are corrected for the number of comparisons (Holm over the
+//! gated ones, Benjamini–Hochberg over the rest), and boots the host's own
+//! load spoiled are left out. `docs/statistics.md` says why.
+//!
 //! Pure: finished cells in (read from disk by `results`), a summary out.
 //! The summary is also `summary.json`, so its types are the file's schema
 //! (documented in `docs/summary-schema.md`; bump [`SUMMARY_SCHEMA`] on any
