@@ -209,8 +209,8 @@ impl Distribution {
     /// The statistics of one side from its boots' samples (empty boots,
     /// which measured nothing, are not boots of this metric).
     pub fn of_boots(boots: &[Vec<f64>], noisy_boots: usize) -> Distribution {
+        let boot_medians = stats::boot_medians(boots);
         let boots: Vec<&Vec<f64>> = boots.iter().filter(|b| !b.is_empty()).collect();
-        let boot_medians: Vec<f64> = boots.iter().filter_map(|b| stats::median(b)).collect();
         let samples: Vec<f64> = boots.iter().flat_map(|b| b.iter().copied()).collect();
         Distribution {
             n: samples.len(),

@@ -37,6 +37,12 @@ pub fn median(values: &[f64]) -> Option<f64> {
 }
 
 /// The result of a two-sided Mann–Whitney U test.
+///
+/// The pooled-window methods ([`mann_whitney_u`], [`ratio_of_medians_ci`])
+/// are what the diff used before the boot became its unit. They stay only
+/// for the tests, which check them against scipy and show on simulated
+/// boots how far they overstate a difference.
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MannWhitney {
     /// U of the first sample (scipy's `statistic`).
@@ -49,6 +55,7 @@ pub struct MannWhitney {
 /// Two-sided Mann–Whitney U test of `a` against `b`; `None` when either
 /// sample is empty. For independent samples only: to compare kernels from
 /// windows of several boots use [`boot_rank_test`] on per-boot summaries.
+#[cfg(test)]
 pub fn mann_whitney_u(a: &[f64], b: &[f64]) -> Option<MannWhitney> {
     let (n1, n2) = (a.len(), b.len());
     if n1 == 0 || n2 == 0 {
@@ -118,6 +125,7 @@ fn erfc(x: f64) -> f64 {
 /// boots that is wrong (the interval leaves out the between-boot variance
 /// and is far too narrow; see the test `null_boots_*`): use
 /// [`hierarchical_ratio_ci`] there.
+#[cfg(test)]
 pub fn ratio_of_medians_ci(baseline: &[f64], candidate: &[f64], rounds: usize, seed: u64) -> Option<(f64, f64)> {
     if baseline.is_empty() || candidate.is_empty() {
         return None;
