@@ -265,6 +265,7 @@ mod tests {
                 console_log: "/r/console.log".into(),
                 events_log: "/r/events.jsonl".into(),
                 host_load: None,
+                boot: None,
             },
         }
     }

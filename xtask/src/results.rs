@@ -169,18 +169,28 @@ fn short(hash: &str) -> &str {
 
 /// Creates `results/<UTC time>-<tag>[-N]` exclusively.
 pub fn create_run_dir(results: &Path, tag: &str) -> Result<(String, PathBuf)> {
-    fs::create_dir_all(results).with_context(|| format!("cannot create {}", results.display()))?;
-    let base = format!("{}-{tag}", timefmt::now_compact_utc());
+    create_unique_dir(results, &format!("{}-{tag}", timefmt::now_compact_utc()))
+}
+
+/// Creates `<run>/boots/<name>[-N]` exclusively: where a boot that several
+/// cells shared keeps its whole console and QEMU command line.
+pub fn new_boot_dir(run: &Path, name: &str) -> Result<PathBuf> {
+    create_unique_dir(&run.join("boots"), name).map(|(_, dir)| dir)
+}
+
+/// Creates `parent/base`, or `parent/base-N` with the first free N.
+pub fn create_unique_dir(parent: &Path, base: &str) -> Result<(String, PathBuf)> {
+    fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     for n in 0..1000 {
-        let id = if n == 0 { base.clone() } else { format!("{base}-{n}") };
-        let dir = results.join(&id);
+        let id = if n == 0 { base.to_string() } else { format!("{base}-{n}") };
+        let dir = parent.join(&id);
         match fs::create_dir(&dir) {
             Ok(()) => return Ok((id, dir)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
         }
     }
-    bail!("too many runs named {base} in {}", results.display())
+    bail!("too many directories named {base} in {}", parent.display())
 }
 
 pub fn cell_dir(run: &Path, key: &CellKey) -> PathBuf {

@@ -15,7 +15,7 @@ use crate::classify::{self, KernelEvent};
 use crate::fsutil::write_atomic;
 use crate::guest::accel::{self, AccelChoice, AccelDecision};
 use crate::guest::qemu::Accel;
-use crate::guest::runner::{self, Deadlines, RunOutcome, RunSpec};
+use crate::guest::runner::{self, BootSpec, Booted, Deadlines, Guest, ProgramOutcome, RunOutcome, RunSpec};
 use crate::guest::verdict::{self, Judgement, RunEnd, Verdict};
 use crate::guest::{image, reaper};
 use crate::kernel;
@@ -291,6 +291,19 @@ pub struct RunRecord {
     /// cores (absent when it could not be measured, and in older records).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_load: Option<crate::guest::hostload::HostLoad>,
+    /// The boot this cell shared with others (absent when it had a boot of
+    /// its own, and in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<BootRef>,
+}
+
+/// Where a cell sat in a boot that several cells shared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootRef {
+    /// The whole boot's console (the cell's own `console_log` is its part).
+    pub console_log: PathBuf,
+    /// 0 for the boot's first cell, which also paid for the boot.
+    pub position: u32,
 }
 
 impl RunArgs {
@@ -324,10 +337,48 @@ pub fn run_plan(prepared: &Prepared, plan: &Plan, dir: &Path) -> Result<(RunReco
         out_dir: dir,
         sysrq_on_hang: true,
     })?;
-    let kernel_events = classify::classify(&outcome.console);
-    let (broken, metrics) = plan.evaluate(&outcome.events);
-    let Judgement { verdict, reasons } = verdict::judge(&outcome.end, &kernel_events, &broken, &plan.allowed());
-    let record = RunRecord {
+    let record = record_for(
+        prepared,
+        plan,
+        CellFacts {
+            end: outcome.end.clone(),
+            events: &outcome.events,
+            console: &outcome.console,
+            console_log: outcome.console_log.clone(),
+            events_log: outcome.events_log.clone(),
+            boot_to_ready: outcome.boot_to_ready,
+            boot_to_init: outcome.boot_to_init,
+            wall: outcome.wall,
+            host_load: outcome.host_load,
+            boot: None,
+        },
+    );
+    write_atomic(&dir.join("verdict.json"), &serde_json::to_vec_pretty(&record)?)?;
+    Ok((record, outcome))
+}
+
+/// What one cell's record is made of.
+struct CellFacts<'a> {
+    end: RunEnd,
+    /// The agent's events, its Ready first.
+    events: &'a [modrig_proto::Event],
+    /// The cell's part of the console.
+    console: &'a str,
+    console_log: PathBuf,
+    events_log: PathBuf,
+    boot_to_ready: Option<std::time::Duration>,
+    boot_to_init: Option<std::time::Duration>,
+    wall: std::time::Duration,
+    host_load: Option<crate::guest::hostload::HostLoad>,
+    boot: Option<BootRef>,
+}
+
+/// Classifies the cell's console, checks its expectations and judges it.
+fn record_for(prepared: &Prepared, plan: &Plan, facts: CellFacts<'_>) -> RunRecord {
+    let kernel_events = classify::classify(facts.console);
+    let (broken, metrics) = plan.evaluate(facts.events);
+    let Judgement { verdict, reasons } = verdict::judge(&facts.end, &kernel_events, &broken, &plan.allowed());
+    RunRecord {
         schema: 1,
         verdict,
         reasons,
@@ -337,35 +388,172 @@ pub fn run_plan(prepared: &Prepared, plan: &Plan, dir: &Path) -> Result<(RunReco
         kernel_release: prepared.kernel.manifest.kernel_release.clone(),
         vcpus: prepared.vcpus,
         accel: prepared.accel.clone(),
-        end: outcome.end.clone(),
-        boot_to_init_ms: outcome.boot_to_init.map(|d| d.as_secs_f64() * 1e3),
-        boot_to_ready_ms: outcome.boot_to_ready.map(|d| d.as_secs_f64() * 1e3),
-        wall_ms: outcome.wall.as_secs_f64() * 1e3,
+        end: facts.end,
+        boot_to_init_ms: facts.boot_to_init.map(|d| d.as_secs_f64() * 1e3),
+        boot_to_ready_ms: facts.boot_to_ready.map(|d| d.as_secs_f64() * 1e3),
+        wall_ms: facts.wall.as_secs_f64() * 1e3,
         kernel_events,
         metrics,
-        console_log: outcome.console_log.clone(),
-        events_log: outcome.events_log.clone(),
-        host_load: outcome.host_load,
+        console_log: facts.console_log,
+        events_log: facts.events_log,
+        host_load: facts.host_load,
+        boot: facts.boot,
+    }
+}
+
+/// One cell of a boot that several cells share: what runs, and where its
+/// files go.
+pub struct BootCell<'a> {
+    pub plan: &'a Plan,
+    pub dir: PathBuf,
+    /// How the console marks name the cell.
+    pub label: String,
+}
+
+/// Runs `cells` one after another in one boot of `prepared`, so that a
+/// boot's cost is paid once for all of them. Each cell is still a cell of
+/// its own: its events, its part of the console (cut at marks the agent
+/// writes to the kernel log between cells), its verdict.
+///
+/// The boot goes on to the next cell only while the last one left the
+/// kernel as it found it: it passed, its part of the console has no kernel
+/// event at all (even an allowed WARNING taints the kernel), and the loaded
+/// modules are those the boot started with. Otherwise, or when the guest
+/// died, the boot ends there. Whatever the console printed after a cell's
+/// end mark, up to the next cell's start, belongs to the next cell; after
+/// the last cell that ran (its shutdown, a late panic, sysrq dumps), to that
+/// cell.
+///
+/// Returns the records of the cells that ran, in order: at least the first
+/// (a boot that failed is the first cell's verdict). The caller runs the
+/// rest in another boot. Every `verdict.json` is written once the boot has
+/// ended, when each cell's part of the console is known.
+pub fn run_in_one_boot(prepared: &Prepared, cells: &[BootCell<'_>], boot_dir: &Path) -> Result<Vec<RunRecord>> {
+    let first = cells.first().context("a boot needs at least one cell")?;
+    let cmdline = first.plan.cmdline();
+    if let Some(other) = cells.iter().find(|c| c.plan.cmdline() != cmdline) {
+        anyhow::bail!("{} and {} need different kernel command lines: they cannot share a boot", first.label, other.label);
+    }
+    for cell in cells {
+        std::fs::create_dir_all(&cell.dir).with_context(|| format!("cannot create {}", cell.dir.display()))?;
+    }
+    let accel = prepared.accel.accel;
+    let spec = BootSpec {
+        bzimage: &prepared.kernel.bzimage,
+        initrd: &prepared.initrd,
+        accel,
+        vcpus: prepared.vcpus,
+        memory_mib: prepared.memory_mib,
+        boot_deadline: Deadlines::for_accel(accel).boot,
+        cmdline_extra: cmdline,
+        out_dir: boot_dir,
+        sysrq_on_hang: true,
     };
-    write_atomic(&dir.join("verdict.json"), &serde_json::to_vec_pretty(&record)?)?;
-    Ok((record, outcome))
+    let boot_log = boot_dir.join("console.log");
+    let boot_ref = |position: usize| Some(BootRef { console_log: boot_log.clone(), position: position as u32 });
+    let mut guest = match Guest::boot(&spec)? {
+        Booted::Ready(guest) => guest,
+        Booted::Failed(failure) => {
+            // The first cell gets the failed boot's verdict and the whole console.
+            let facts = CellFacts {
+                end: failure.end,
+                events: &failure.events,
+                console: &failure.console,
+                console_log: first.dir.join("console.log"),
+                events_log: first.dir.join("events.jsonl"),
+                boot_to_ready: None,
+                boot_to_init: failure.boot_to_init,
+                wall: std::time::Duration::ZERO,
+                host_load: None,
+                boot: boot_ref(0),
+            };
+            let record = write_cell(prepared, first, facts)?;
+            return Ok(vec![record]);
+        }
+    };
+
+    struct Ran {
+        outcome: ProgramOutcome,
+        /// The cell's part of the console: from here to the next cell's
+        /// `from` (or the console's end, for the last cell that ran).
+        from: usize,
+    }
+    let at_boot = guest.loaded_modules()?;
+    let mut ran: Vec<Ran> = Vec::new();
+    let mut cut = 0usize;
+    for (position, cell) in cells.iter().enumerate() {
+        if guest.mark(&format!("modrig: cell {} begins", cell.label), cut)?.is_none() {
+            break;
+        }
+        let events_log = cell.dir.join("events.jsonl");
+        let outcome = guest.run_program(cell.plan.program(), cell.plan.deadlines(accel), Some(&events_log))?;
+        let done = outcome.end == RunEnd::Done;
+        ran.push(Ran { outcome, from: cut });
+        if !done || position + 1 == cells.len() {
+            break;
+        }
+        let Some(end) = guest.mark(&format!("modrig: cell {} ends", cell.label), cut)? else { break };
+        let (tail, _) = guest.console_since(cut);
+        let part = &tail[..(end - cut).min(tail.len())];
+        let last = ran.last().context("a cell just ran")?;
+        let mut events = vec![guest.ready_event().clone()];
+        events.extend(last.outcome.events.iter().cloned());
+        let (broken, _) = cell.plan.evaluate(&events);
+        let clean = broken.is_empty() && classify::classify(part).is_empty();
+        cut = end;
+        if !clean || guest.loaded_modules()? != at_boot {
+            break;
+        }
+    }
+    let boot_to_ready = guest.boot_to_ready();
+    let ready = guest.ready_event().clone();
+    let finished = guest.finish();
+
+    let mut records = Vec::new();
+    for (position, (cell, this)) in cells.iter().zip(&ran).enumerate() {
+        let to = ran.get(position + 1).map_or(finished.console.len(), |next| next.from);
+        let console = finished.console.get(this.from..to).unwrap_or_default();
+        let mut events = vec![ready.clone()];
+        events.extend(this.outcome.events.iter().cloned());
+        let first_in_boot = position == 0;
+        let facts = CellFacts {
+            end: this.outcome.end.clone(),
+            events: &events,
+            console,
+            console_log: cell.dir.join("console.log"),
+            events_log: cell.dir.join("events.jsonl"),
+            boot_to_ready: first_in_boot.then_some(boot_to_ready),
+            boot_to_init: if first_in_boot { finished.boot_to_init } else { None },
+            wall: if first_in_boot { boot_to_ready + this.outcome.wall } else { this.outcome.wall },
+            host_load: this.outcome.host_load,
+            boot: boot_ref(position),
+        };
+        std::fs::write(&facts.console_log, console)
+            .with_context(|| format!("cannot write {}", facts.console_log.display()))?;
+        records.push(write_cell(prepared, cell, facts)?);
+    }
+    Ok(records)
+}
+
+fn write_cell(prepared: &Prepared, cell: &BootCell<'_>, facts: CellFacts<'_>) -> Result<RunRecord> {
+    if !facts.console_log.exists() {
+        std::fs::write(&facts.console_log, facts.console)
+            .with_context(|| format!("cannot write {}", facts.console_log.display()))?;
+    }
+    if !facts.events_log.exists() {
+        let lines: Vec<String> = facts.events.iter().filter_map(|e| serde_json::to_string(e).ok()).collect();
+        std::fs::write(&facts.events_log, lines.iter().map(|l| format!("{l}\n")).collect::<String>())?;
+    }
+    let record = record_for(prepared, cell.plan, facts);
+    write_atomic(&cell.dir.join("verdict.json"), &serde_json::to_vec_pretty(&record)?)?;
+    Ok(record)
 }
 
 /// `results/<UTC time>-<variant>-<scenario>[-N]`: created here, so two runs
 /// never share a directory.
 pub fn new_run_dir(results: &Path, variant: &str, scenario: &str) -> Result<PathBuf> {
-    std::fs::create_dir_all(results).with_context(|| format!("cannot create {}", results.display()))?;
     let base = format!("{}-{variant}-{scenario}", timefmt::now_compact_utc());
-    for n in 0..1000 {
-        let name = if n == 0 { base.clone() } else { format!("{base}-{n}") };
-        let dir = results.join(name);
-        match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
-        }
-    }
-    anyhow::bail!("too many runs named {base} in {}", results.display())
+    crate::results::create_unique_dir(results, &base).map(|(_, dir)| dir)
 }
 
 fn print_summary(record: &RunRecord, plan: &Plan) {

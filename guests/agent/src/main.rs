@@ -1,8 +1,8 @@
 //! modrig-agent: runs inside the guest's initramfs, talks to the host over
-//! the virtio-serial port `modrig_proto::PORT_NAME`, and runs the one
-//! program the host sends (see `modrig_proto` for the protocol).
+//! the virtio-serial port `modrig_proto::PORT_NAME`, and runs the programs
+//! the host sends, one after another (see `modrig_proto` for the protocol).
 //!
-//! Exit status: 0 after `Done`; 2 when the port or the host never showed
+//! Exit status: 0 once the host has no more programs; 2 when the port or the host never showed
 //! up; 1 when the conversation broke off. Anything the host cannot be told
 //! goes to stderr, which init leaves on the serial console.
 

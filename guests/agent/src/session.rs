@@ -1,12 +1,13 @@
 //! The conversation with the host, over any reader and writer: announce
-//! ourselves, take one program, answer each step, say we are done.
+//! ourselves, then for each program the host sends, answer each step and say
+//! we are done, until the host says there are no more.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, Write};
 use std::sync::Mutex;
 
-use modrig_proto::{count_steps, Event, EventKind, Program, Step};
+use modrig_proto::{count_steps, Event, EventKind, Program, Step, END_OF_PROGRAMS};
 
 use crate::steps;
 use crate::sys;
@@ -166,20 +167,33 @@ fn run_steps<W: Write + Send>(steps: &[Step], first: usize, ctx: &Ctx<'_, W>) ->
     Ok(last_unload_ok)
 }
 
-/// Runs the whole protocol: `ready` first, then one program line read from
-/// `input`, one event per step, and `Done`. A program that does not parse
-/// is answered with an `AgentError` and `Done`, so the host always gets an
-/// end to wait for.
+/// Runs the whole protocol: `ready` first, then program lines read from
+/// `input`, each answered with one event per step and `Done`, until an
+/// [`END_OF_PROGRAMS`] line or the end of the input. A program that does not
+/// parse is answered with an `AgentError` and `Done`, so the host always
+/// gets an end to wait for. Each program starts afresh: handles opened by
+/// one are closed when it ends.
 pub fn serve(mut input: impl BufRead, mut output: impl Write + Send, ready: EventKind) -> Result<(), SessionError> {
     emit_now(&mut output, None, ready)?;
-
-    // Bytes, not a String: invalid UTF-8 is a malformed program for the
-    // host to hear about, not an I/O error that ends the session.
-    let mut line = Vec::new();
-    if input.read_until(b'\n', &mut line).map_err(SessionError::Read)? == 0 {
-        return Err(SessionError::NoProgram);
+    let mut served = 0usize;
+    loop {
+        // Bytes, not a String: invalid UTF-8 is a malformed program for the
+        // host to hear about, not an I/O error that ends the session.
+        let mut line = Vec::new();
+        if input.read_until(b'\n', &mut line).map_err(SessionError::Read)? == 0 {
+            // A host that hangs up after a program has simply finished.
+            return if served == 0 { Err(SessionError::NoProgram) } else { Ok(()) };
+        }
+        if line.trim_ascii() == END_OF_PROGRAMS.as_bytes() {
+            return Ok(());
+        }
+        run_program(&line, &mut output)?;
+        served += 1;
     }
-    match serde_json::from_slice::<Program>(&line) {
+}
+
+fn run_program(line: &[u8], mut output: impl Write + Send) -> Result<(), SessionError> {
+    match serde_json::from_slice::<Program>(line) {
         Ok(program) => {
             let shared = Mutex::new(&mut output);
             let handles = Mutex::new(HashMap::new());
@@ -306,6 +320,31 @@ mod tests {
             assert!(message.starts_with("malformed program: "), "{message}");
             assert_eq!(events[2].kind, EventKind::Done);
         }
+    }
+
+    #[test]
+    fn several_programs_run_one_after_another_until_the_end_line() {
+        let input = format!(
+            "{}\n{}\n{END_OF_PROGRAMS}\n{}\n",
+            r#"{"steps":[{"op":"open","path":"/proc/self/status","handle":"h"}]}"#,
+            r#"{"steps":[{"op":"close","handle":"h"}]}"#,
+            r#"{"steps":[{"op":"sleep","ms":0}]}"#
+        );
+        let mut output = Vec::new();
+        serve(io::Cursor::new(input), &mut output, ready()).unwrap();
+        let kinds: Vec<EventKind> = events(&output).into_iter().map(|e| e.kind).collect();
+        // The second program cannot close the first one's handle: each
+        // program starts afresh. Nothing after the end line runs.
+        assert_eq!(
+            kinds,
+            [
+                ready(),
+                EventKind::Opened { path: "/proc/self/status".into(), handle: "h".into(), errno: None },
+                EventKind::Done,
+                EventKind::Closed { handle: "h".into(), errno: Some(libc::EBADF) },
+                EventKind::Done,
+            ]
+        );
     }
 
     #[test]

@@ -2,8 +2,11 @@
 //!
 //! Both sides speak JSON lines over a virtio-serial port named
 //! [`PORT_NAME`]: the agent announces itself with [`EventKind::Ready`], the
-//! host sends one [`Program`] line, the agent runs its steps in order and
+//! host sends a [`Program`] line, the agent runs its steps in order and
 //! streams one [`Event`] per line, ending with [`EventKind::Done`]. The host
+//! may then send another program (one boot serves several scenarios), and
+//! ends the conversation with an [`END_OF_PROGRAMS`] line (or by hanging
+//! up), after which the agent exits and the guest powers off. The host
 //! compiles scenarios into programs; the agent never sees YAML. Errnos travel
 //! as numbers: naming them is the host's job.
 
@@ -11,6 +14,9 @@ use serde::{Deserialize, Serialize};
 
 /// The virtio-serial port name (`-device virtserialport,name=...`).
 pub const PORT_NAME: &str = "modrig";
+
+/// The line the host sends instead of a program when it has no more.
+pub const END_OF_PROGRAMS: &str = "end";
 
 /// Printed on the serial console by the guest's init once userspace runs,
 /// before the agent starts; the host's boot timer stops here.

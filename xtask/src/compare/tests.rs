@@ -81,6 +81,7 @@ fn write_shard(dir: &Path, k: u32, vcpus: u32) {
             console_log: PathBuf::from("/elsewhere/console.log"),
             events_log: PathBuf::from("/elsewhere/events.jsonl"),
             host_load: None,
+            boot: None,
         };
         std::fs::write(cell.join("verdict.json"), serde_json::to_vec_pretty(&record).unwrap()).unwrap();
     }

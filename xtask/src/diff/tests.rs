@@ -28,6 +28,7 @@ fn cell(variant: &str, scenario: &str, vcpus: u32, verdict: Verdict, stall_ms: &
             console_log: format!("/r/cells/{variant}/{scenario}/{vcpus}cpu-r1/console.log").into(),
             events_log: "/r/events.jsonl".into(),
             host_load: None,
+            boot: None,
         },
     }
 }

@@ -82,6 +82,14 @@ impl Channel {
         Ok(())
     }
 
+    /// Tells the agent there are no more programs: it exits, and the guest
+    /// powers off.
+    pub fn end_of_programs(&mut self) -> Result<()> {
+        self.stream
+            .write_all(format!("{}\n", modrig_proto::END_OF_PROGRAMS).as_bytes())
+            .context("telling the agent there are no more programs")
+    }
+
     /// Returns the next complete event line, waiting at most one poll
     /// interval. A line that is not an event is an error naming it.
     pub fn poll(&mut self) -> Result<Received> {

@@ -1,5 +1,6 @@
-//! Boots one guest, runs one program in it, and gathers the facts for the
-//! verdict: how it ended, the agent's events, the whole console.
+//! Boots a guest, runs programs in it (one, or several one after another),
+//! and gathers the facts for the verdicts: how each program ended, the
+//! agent's events, the console.
 
 use std::fs::File;
 use std::io::Write;
@@ -8,7 +9,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use modrig_proto::{Event, EventKind, Program, Step};
 
 use super::channel::{Channel, Listener, Received};
@@ -25,7 +26,7 @@ pub struct Deadlines {
     /// For one step. Longer than the guest's own detectors (hung task after
     /// 10-20 s), so that the kernel reports a hang first, with a stack.
     pub step: Duration,
-    /// For the whole run.
+    /// For one program, from its start.
     pub run: Duration,
 }
 
@@ -96,177 +97,363 @@ const PANIC_MARKER: &str = "Kernel panic - not syncing";
 const DETECTOR_GRACE: Duration = Duration::from_secs(3);
 /// Time for each sysrq dump to reach the console under TCG.
 const SYSRQ_PAUSE: Duration = Duration::from_millis(2500);
+/// How long a mark written to the kernel log may take to show on the
+/// console (it is printed synchronously by the writer; this is slack for
+/// the console thread).
+const MARK_WAIT: Duration = Duration::from_secs(5);
+/// Deadlines of the rig's own small programs between scenarios.
+const HOUSEKEEPING: Deadlines =
+    Deadlines { boot: Duration::ZERO, step: Duration::from_secs(30), run: Duration::from_secs(60) };
 
 static SOCKET_COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// Boots one guest, runs one program in it, and stops it.
 pub fn run(spec: &RunSpec<'_>) -> Result<RunOutcome> {
-    std::fs::create_dir_all(spec.out_dir)?;
     let started = Instant::now();
-    // Unix socket paths are limited to 108 bytes: keep it short, in /tmp.
-    let socket = std::env::temp_dir().join(format!(
-        "modrig-{}-{}.sock",
-        std::process::id(),
-        SOCKET_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let listener = Listener::bind(&socket)?;
-    let cmdline = qemu::kernel_cmdline(Detectors::default(), &spec.cmdline_extra);
-    let args = qemu::qemu_args(&GuestSpec {
+    let boot = BootSpec {
+        bzimage: spec.bzimage,
+        initrd: spec.initrd,
         accel: spec.accel,
         vcpus: spec.vcpus,
         memory_mib: spec.memory_mib,
-        kernel: spec.bzimage,
-        initrd: spec.initrd,
-        channel_socket: Some(listener.path()),
-        cmdline,
-    });
-    let console_log = spec.out_dir.join("console.log");
-    let events_log = spec.out_dir.join("events.jsonl");
-    let mut qemu = Command::new("qemu-system-x86_64");
-    qemu.args(&args);
-    std::fs::write(spec.out_dir.join("qemu.argv"), format!("qemu-system-x86_64 {}\n", shell_words(&args)))?;
-    let console = Console::spawn(qemu, &console_log)?;
-    let mut events_file = File::create(&events_log)?;
-
-    let mut session = Session {
-        console: &console,
-        events: Vec::new(),
-        events_file: &mut events_file,
-        scan_offset: 0,
-        host_load: None,
+        boot_deadline: spec.deadlines.boot,
+        cmdline_extra: spec.cmdline_extra.clone(),
+        out_dir: spec.out_dir,
+        sysrq_on_hang: spec.sysrq_on_hang,
     };
-    let (end, boot_to_ready) = session.drive(spec, &listener, started)?;
-    let events = std::mem::take(&mut session.events);
-    let host_load = session.host_load;
-
-    match &end {
-        RunEnd::DetectorFired | RunEnd::Deadline { .. } if spec.sysrq_on_hang => {
-            // Ask the hung kernel what it is doing before it dies.
-            for key in ['w', 'l', 't'] {
-                console.sysrq(key);
-                std::thread::sleep(SYSRQ_PAUSE);
-            }
+    let events_log = spec.out_dir.join("events.jsonl");
+    match Guest::boot(&boot)? {
+        Booted::Failed(failure) => {
+            write_events(&events_log, &failure.events)?;
+            Ok(RunOutcome {
+                end: failure.end,
+                events: failure.events,
+                console: failure.console,
+                console_log: failure.console_log,
+                events_log,
+                boot_to_ready: None,
+                boot_to_init: failure.boot_to_init,
+                wall: started.elapsed(),
+                host_load: None,
+            })
         }
-        RunEnd::Done => {
-            // The init script powers off after the agent exits.
-            console.wait_for_exit(Duration::from_secs(15));
+        Booted::Ready(mut guest) => {
+            let program = guest.run_program(spec.program, spec.deadlines, Some(&events_log))?;
+            let boot_to_ready = Some(guest.boot_to_ready());
+            let mut events = vec![guest.ready_event().clone()];
+            events.extend(program.events);
+            let finished = guest.finish();
+            Ok(RunOutcome {
+                end: program.end,
+                events,
+                console: finished.console,
+                console_log: finished.console_log,
+                events_log,
+                boot_to_ready,
+                boot_to_init: finished.boot_to_init,
+                wall: started.elapsed(),
+                host_load: program.host_load,
+            })
         }
-        _ => {}
     }
-    let boot_to_init = console.boot_marker();
-    let console_text = console.finish();
-    Ok(RunOutcome {
-        end,
-        events,
-        console: console_text,
-        console_log,
-        events_log,
-        boot_to_ready,
-        boot_to_init,
-        wall: started.elapsed(),
-        host_load,
-    })
 }
 
-struct Session<'a> {
-    console: &'a Console,
-    events: Vec<Event>,
-    events_file: &'a mut File,
-    /// How far the console has been scanned for markers.
+/// How to boot a guest that then runs one program or several.
+pub struct BootSpec<'a> {
+    pub bzimage: &'a Path,
+    pub initrd: &'a Path,
+    pub accel: Accel,
+    pub vcpus: u32,
+    pub memory_mib: u32,
+    /// From QEMU's start to the agent's Ready.
+    pub boot_deadline: Duration,
+    pub cmdline_extra: Vec<String>,
+    /// Where the boot's console.log and qemu.argv go.
+    pub out_dir: &'a Path,
+    /// Ask a hung guest for sysrq w/l/t dumps before killing it.
+    pub sysrq_on_hang: bool,
+}
+
+/// What [`Guest::boot`] gives.
+pub enum Booted {
+    Ready(Box<Guest>),
+    /// The guest stopped or stalled before its agent was ready.
+    Failed(BootFailure),
+}
+
+pub struct BootFailure {
+    pub end: RunEnd,
+    /// Whatever the agent sent before it failed (usually nothing).
+    pub events: Vec<Event>,
+    pub console: String,
+    pub console_log: PathBuf,
+    pub boot_to_init: Option<Duration>,
+}
+
+/// One program's run in a booted guest.
+pub struct ProgramOutcome {
+    pub end: RunEnd,
+    /// The program's events, without the agent's Ready.
+    pub events: Vec<Event>,
+    /// Other processes' CPU use on the host while the program ran (see
+    /// [`RunOutcome::host_load`]).
+    pub host_load: Option<HostLoad>,
+    pub wall: Duration,
+}
+
+/// A stopped guest's console.
+pub struct Finished {
+    pub console: String,
+    pub console_log: PathBuf,
+    pub boot_to_init: Option<Duration>,
+    pub wall: Duration,
+}
+
+/// A booted guest whose agent takes programs one after another. After a
+/// program that did not end with `Done` (a panic, a hang, a deadline) the
+/// guest is dead: it runs nothing more, and [`Guest::finish`] collects what
+/// its console said.
+pub struct Guest {
+    console: Console,
+    channel: Channel,
+    /// Kept so its socket file lives as long as the guest.
+    _listener: Listener,
+    console_log: PathBuf,
+    started: Instant,
+    /// How far the console has been scanned for hang and panic markers.
     scan_offset: usize,
-    /// Set by [`Session::drive`] once the program has ended.
-    host_load: Option<HostLoad>,
+    ready: Event,
+    boot_to_ready: Duration,
+    sysrq_on_hang: bool,
+    dead: bool,
 }
 
-impl Session<'_> {
-    fn record(&mut self, event: &Event) -> Result<()> {
-        serde_json::to_writer(&mut *self.events_file, event)?;
-        self.events_file.write_all(b"\n")?;
-        self.events_file.flush()?;
-        self.events.push(event.clone());
-        Ok(())
-    }
+impl Guest {
+    /// Starts QEMU and waits for the agent's Ready.
+    pub fn boot(spec: &BootSpec<'_>) -> Result<Booted> {
+        std::fs::create_dir_all(spec.out_dir)?;
+        let started = Instant::now();
+        // Unix socket paths are limited to 108 bytes: keep it short, in /tmp.
+        let socket = std::env::temp_dir().join(format!(
+            "modrig-{}-{}.sock",
+            std::process::id(),
+            SOCKET_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let listener = Listener::bind(&socket)?;
+        let cmdline = qemu::kernel_cmdline(Detectors::default(), &spec.cmdline_extra);
+        let args = qemu::qemu_args(&GuestSpec {
+            accel: spec.accel,
+            vcpus: spec.vcpus,
+            memory_mib: spec.memory_mib,
+            kernel: spec.bzimage,
+            initrd: spec.initrd,
+            channel_socket: Some(listener.path()),
+            cmdline,
+        });
+        let console_log = spec.out_dir.join("console.log");
+        let mut qemu = Command::new("qemu-system-x86_64");
+        qemu.args(&args);
+        std::fs::write(spec.out_dir.join("qemu.argv"), format!("qemu-system-x86_64 {}\n", shell_words(&args)))?;
+        let console = Console::spawn(qemu, &console_log)?;
 
-    /// What new console text says: (a hang detector fired, the kernel panicked).
-    fn scan_console(&mut self) -> (bool, bool) {
-        let (text, end) = self.console.text_since(self.scan_offset.saturating_sub(64));
-        self.scan_offset = end;
-        (HANG_MARKERS.iter().any(|m| text.contains(m)), text.contains(PANIC_MARKER))
-    }
-
-    fn drive(
-        &mut self,
-        spec: &RunSpec<'_>,
-        listener: &Listener,
-        started: Instant,
-    ) -> Result<(RunEnd, Option<Duration>)> {
-        let boot_deadline = started + spec.deadlines.boot;
-        let run_deadline = started + spec.deadlines.run;
-        let console = self.console;
-        let Some(mut channel) = listener.accept(boot_deadline, || console.ended())? else {
-            return Ok((self.early_end("QEMU never connected the agent's channel", spec.deadlines.boot), None));
+        let mut scan_offset = 0;
+        let boot_deadline = started + spec.boot_deadline;
+        let fail = |end: RunEnd, events: Vec<Event>, console: Console| {
+            let boot_to_init = console.boot_marker();
+            let console = console.finish();
+            Ok(Booted::Failed(BootFailure { end, events, console, console_log: console_log.clone(), boot_to_init }))
         };
-
-        // Boot: wait for the agent's Ready.
-        let boot_to_ready = loop {
+        let Some(mut channel) = listener.accept(boot_deadline, || console.ended())? else {
+            let end = early_end(&console, &mut scan_offset, "QEMU never connected the agent's channel", spec);
+            return fail(end, vec![], console);
+        };
+        let mut events = Vec::new();
+        loop {
             match channel.poll() {
                 Ok(Received::Event(event)) => {
-                    let ready = matches!(event.kind, EventKind::Ready { .. });
-                    self.record(&event)?;
-                    if ready {
-                        break started.elapsed();
+                    if matches!(event.kind, EventKind::Ready { .. }) {
+                        let boot_to_ready = started.elapsed();
+                        return Ok(Booted::Ready(Box::new(Guest {
+                            console,
+                            channel,
+                            _listener: listener,
+                            console_log,
+                            started,
+                            scan_offset,
+                            ready: event,
+                            boot_to_ready,
+                            sysrq_on_hang: spec.sysrq_on_hang,
+                            dead: false,
+                        })));
                     }
+                    events.push(event);
                 }
                 Ok(Received::Nothing) => {
                     if console.ended() || Instant::now() >= boot_deadline {
-                        return Ok((self.early_end("the agent never said Ready", spec.deadlines.boot), None));
+                        let end = early_end(&console, &mut scan_offset, "the agent never said Ready", spec);
+                        return fail(end, events, console);
                     }
-                    if self.scan_console().1 {
+                    if scan(&console, &mut scan_offset).1 {
                         console.wait_for_exit(Duration::from_secs(10));
-                        return Ok((RunEnd::GuestExited, None));
+                        return fail(RunEnd::GuestExited, events, console);
                     }
                 }
                 Ok(Received::Closed) => {
                     console.wait_for_exit(Duration::from_secs(10));
-                    return Ok((RunEnd::GuestExited, None));
+                    return fail(RunEnd::GuestExited, events, console);
                 }
-                Err(e) => return Ok((RunEnd::RigError { message: format!("{e:#}") }, None)),
+                Err(e) => return fail(RunEnd::RigError { message: format!("{e:#}") }, events, console),
             }
-        };
-
-        channel.send(spec.program).context("sending the program")?;
-        // The host-load window covers the program, not the boot. It ends as
-        // soon as the run's end is known, before any wait for QEMU to exit
-        // (QEMU's /proc entry is gone once it exits and is reaped) and before
-        // sysrq dumps. Runs that end early (a deadline, a hang, a panic) are
-        // measured up to that point too: whether the host was busy while a
-        // guest stalled is exactly what a noisy-boot filter needs. When QEMU
-        // is already gone at the end (it exited by itself), the window
-        // cannot be closed and host_load is None.
-        let sampler = HostLoadSampler::start(console.qemu_pid());
-        let (end, wait_for_exit) = self.run_program(spec, &mut channel, run_deadline)?;
-        self.host_load = sampler.and_then(HostLoadSampler::finish);
-        if wait_for_exit {
-            console.wait_for_exit(Duration::from_secs(10));
         }
-        Ok((end, Some(boot_to_ready)))
+    }
+
+    pub fn ready_event(&self) -> &Event {
+        &self.ready
+    }
+
+    /// From QEMU's start to the agent's Ready.
+    pub fn boot_to_ready(&self) -> Duration {
+        self.boot_to_ready
+    }
+
+    /// False once a program ended any other way than `Done`.
+    pub fn alive(&self) -> bool {
+        !self.dead
+    }
+
+    /// The console text from byte `from` on, and the offset of its end.
+    pub fn console_since(&self, from: usize) -> (String, usize) {
+        self.console.text_since(from)
+    }
+
+    /// Runs one program, writing the agent's Ready and then each event of
+    /// the program to `events_log` (if given) as they come. The step deadline counts
+    /// from the last event, the run deadline from the program's start. A
+    /// hung guest is asked for sysrq dumps (when the boot asked for them)
+    /// before this returns; a panicked one is given time to exit.
+    pub fn run_program(
+        &mut self,
+        program: &Program,
+        deadlines: Deadlines,
+        events_log: Option<&Path>,
+    ) -> Result<ProgramOutcome> {
+        let started = Instant::now();
+        if self.dead {
+            bail!("the guest is dead: it cannot run another program");
+        }
+        let mut log = match events_log {
+            Some(path) => Some(File::create(path).with_context(|| format!("cannot create {}", path.display()))?),
+            None => None,
+        };
+        if let Some(log) = &mut log {
+            write_event(log, &self.ready)?;
+        }
+        self.channel.send(program).context("sending the program")?;
+        // The host-load window covers the program, not the boot. It ends as
+        // soon as the program's end is known, before any wait for QEMU to
+        // exit (QEMU's /proc entry is gone once it exits and is reaped) and
+        // before sysrq dumps. Programs that end early (a deadline, a hang, a
+        // panic) are measured up to that point too: whether the host was
+        // busy while a guest stalled is exactly what a noisy-boot filter
+        // needs. When QEMU is already gone at the end (it exited by itself),
+        // the window cannot be closed and host_load is None.
+        let sampler = HostLoadSampler::start(self.console.qemu_pid());
+        let mut events = Vec::new();
+        let (end, wait_for_exit) = self.follow(program, deadlines, started, log.as_mut(), &mut events)?;
+        let host_load = sampler.and_then(HostLoadSampler::finish);
+        if end != RunEnd::Done {
+            self.dead = true;
+            if wait_for_exit {
+                self.console.wait_for_exit(Duration::from_secs(10));
+            }
+            if matches!(end, RunEnd::DetectorFired | RunEnd::Deadline { .. }) && self.sysrq_on_hang {
+                // Ask the hung kernel what it is doing before it dies.
+                for key in ['w', 'l', 't'] {
+                    self.console.sysrq(key);
+                    std::thread::sleep(SYSRQ_PAUSE);
+                }
+            }
+        }
+        Ok(ProgramOutcome { end, events, host_load, wall: started.elapsed() })
+    }
+
+    /// Writes `text` to the kernel log through the agent and waits until the
+    /// console shows it after byte `from`. Returns the console offset just
+    /// past that line: everything before it was printed before the mark.
+    /// `None` when the guest died on the way; the current end of the console
+    /// when the mark did not show within [`MARK_WAIT`].
+    pub fn mark(&mut self, text: &str, from: usize) -> Result<Option<usize>> {
+        let program = Program {
+            steps: vec![Step::WriteFile { path: "/dev/kmsg".into(), content: format!("{text}\n") }],
+        };
+        if self.run_program(&program, HOUSEKEEPING, None)?.end != RunEnd::Done {
+            return Ok(None);
+        }
+        let waited = Instant::now();
+        loop {
+            let (tail, end) = self.console.text_since(from);
+            if let Some(at) = tail.find(text) {
+                let line_end = tail[at..].find('\n').map(|n| at + n + 1);
+                if let Some(line_end) = line_end {
+                    return Ok(Some(from + line_end));
+                }
+            }
+            if waited.elapsed() >= MARK_WAIT || self.console.ended() {
+                return Ok(Some(end));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The names of the modules loaded now (from /proc/modules); `None`
+    /// when the guest died on the way or the file could not be read.
+    pub fn loaded_modules(&mut self) -> Result<Option<Vec<String>>> {
+        let program = Program { steps: vec![Step::ReadFile { path: "/proc/modules".into() }] };
+        let outcome = self.run_program(&program, HOUSEKEEPING, None)?;
+        let content = outcome.events.iter().find_map(|event| match &event.kind {
+            EventKind::FileRead { content: Some(content), .. } => Some(content.clone()),
+            _ => None,
+        });
+        Ok(content.map(|text| {
+            let mut names: Vec<String> =
+                text.lines().filter_map(|line| line.split_whitespace().next()).map(str::to_string).collect();
+            names.sort();
+            names
+        }))
+    }
+
+    /// Stops the guest: a live one is told there are no more programs and
+    /// powers off by itself; a dead one is killed. Returns its console.
+    pub fn finish(mut self) -> Finished {
+        if !self.dead && self.channel.end_of_programs().is_ok() {
+            // The init script powers off after the agent exits.
+            self.console.wait_for_exit(Duration::from_secs(15));
+        }
+        let boot_to_init = self.console.boot_marker();
+        let console = self.console.finish();
+        Finished { console, console_log: self.console_log, boot_to_init, wall: self.started.elapsed() }
     }
 
     /// Follows the agent's events until the program ends, one way or
     /// another: (how it ended, whether QEMU is expected to exit by itself).
-    fn run_program(
+    fn follow(
         &mut self,
-        spec: &RunSpec<'_>,
-        channel: &mut Channel,
-        run_deadline: Instant,
+        program: &Program,
+        deadlines: Deadlines,
+        started: Instant,
+        mut log: Option<&mut File>,
+        events: &mut Vec<Event>,
     ) -> Result<(RunEnd, bool)> {
-        let console = self.console;
+        let run_deadline = started + deadlines.run;
         let mut current_step = 0usize;
         let mut step_started = Instant::now();
         let mut detector_seen: Option<Instant> = None;
         loop {
-            match channel.poll() {
+            match self.channel.poll() {
                 Ok(Received::Event(event)) => {
-                    self.record(&event)?;
+                    if let Some(log) = log.as_deref_mut() {
+                        write_event(log, &event)?;
+                    }
                     if event.kind == EventKind::Done {
                         return Ok((RunEnd::Done, false));
                     }
@@ -275,17 +462,18 @@ impl Session<'_> {
                     if let Some(step) = event.step {
                         current_step = step + 1;
                     }
+                    events.push(event);
                     step_started = Instant::now();
                 }
                 Ok(Received::Nothing) => {}
                 Ok(Received::Closed) => return Ok((RunEnd::GuestExited, true)),
                 Err(e) => return Ok((RunEnd::RigError { message: format!("{e:#}") }, false)),
             }
-            let (hang, panic) = self.scan_console();
+            let (hang, panic) = scan(&self.console, &mut self.scan_offset);
             if panic {
                 return Ok((RunEnd::GuestExited, true));
             }
-            if console.ended() {
+            if self.console.ended() {
                 return Ok((RunEnd::GuestExited, false));
             }
             if hang && detector_seen.is_none() {
@@ -295,30 +483,49 @@ impl Session<'_> {
                 return Ok((RunEnd::DetectorFired, false));
             }
             let now = Instant::now();
-            if now >= step_started + spec.deadlines.step {
+            if now >= step_started + deadlines.step {
                 let what = format!(
                     "step {current_step} ({}) did not finish: no agent event for {} s",
-                    describe_step(modrig_proto::step_at(&spec.program.steps, current_step)),
-                    spec.deadlines.step.as_secs()
+                    describe_step(modrig_proto::step_at(&program.steps, current_step)),
+                    deadlines.step.as_secs()
                 );
                 return Ok((RunEnd::Deadline { what }, false));
             }
             if now >= run_deadline {
-                let what = format!("the run did not finish within {} s", spec.deadlines.run.as_secs());
+                let what = format!("the program did not finish within {} s", deadlines.run.as_secs());
                 return Ok((RunEnd::Deadline { what }, false));
             }
         }
     }
+}
 
-    /// The guest stopped or stalled before the agent was ready.
-    fn early_end(&mut self, what: &str, boot: Duration) -> RunEnd {
-        if self.console.ended() || self.scan_console().1 {
-            self.console.wait_for_exit(Duration::from_secs(10));
-            RunEnd::GuestExited
-        } else {
-            RunEnd::Deadline { what: format!("boot: {what} within {} s", boot.as_secs()) }
-        }
+/// What new console text says: (a hang detector fired, the kernel panicked).
+fn scan(console: &Console, offset: &mut usize) -> (bool, bool) {
+    let (text, end) = console.text_since(offset.saturating_sub(64));
+    *offset = end;
+    (HANG_MARKERS.iter().any(|m| text.contains(m)), text.contains(PANIC_MARKER))
+}
+
+/// The guest stopped or stalled before the agent was ready.
+fn early_end(console: &Console, offset: &mut usize, what: &str, spec: &BootSpec<'_>) -> RunEnd {
+    if console.ended() || scan(console, offset).1 {
+        console.wait_for_exit(Duration::from_secs(10));
+        RunEnd::GuestExited
+    } else {
+        RunEnd::Deadline { what: format!("boot: {what} within {} s", spec.boot_deadline.as_secs()) }
     }
+}
+
+fn write_event(log: &mut File, event: &Event) -> Result<()> {
+    serde_json::to_writer(&mut *log, event)?;
+    log.write_all(b"\n")?;
+    log.flush()?;
+    Ok(())
+}
+
+fn write_events(path: &Path, events: &[Event]) -> Result<()> {
+    let mut log = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    events.iter().try_for_each(|event| write_event(&mut log, event))
 }
 
 pub fn describe_step(step: Option<&Step>) -> String {

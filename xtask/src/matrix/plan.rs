@@ -19,6 +19,11 @@ pub struct PlannedScenario {
     pub timing: bool,
     /// Boots per side.
     pub repetitions: u32,
+    /// Extra kernel command line: only cells with the same one share a boot.
+    pub cmdline: Vec<String>,
+    /// It allows kernel-log events (a WARNING it provokes on purpose): the
+    /// boot ends after it, so it runs last among the cells of its boot.
+    pub ends_boot: bool,
 }
 
 /// One guest run of the matrix.
@@ -81,22 +86,57 @@ pub fn plan(variants: &[String], scenarios: &[PlannedScenario], vcpus: &[u32]) -
     cells
 }
 
-/// The order cells start in: correctness cells first (they may share the
-/// host with each other), then the timing cells one at a time in plan order.
-pub fn run_order(cells: &[Cell]) -> Vec<Cell> {
-    let (timing, correctness): (Vec<&Cell>, Vec<&Cell>) = cells.iter().partition(|c| c.timing);
-    correctness.into_iter().chain(timing).cloned().collect()
+/// The boots that run `cells`, in the order they start, each with its
+/// cells in the order they run one after another in it.
+///
+/// Cells share a boot when they have the same variant, vCPUs, repetition,
+/// kernel command line and kind (timing or correctness): the boot is paid
+/// once, and each cell is still a sample of its own. The boot stays the
+/// unit of the statistics: one comparison never has two cells from one
+/// boot, since a boot has one cell per scenario. Correctness boots start
+/// first (they may share the host with each other), then the timing boots
+/// one at a time, in plan order, which keeps the ABBA interleaving of the
+/// two sides. Within a boot cells run in plan order, except that the ones
+/// that end a boot run last.
+pub fn boots(cells: &[Cell], scenarios: &[PlannedScenario]) -> Vec<Vec<Cell>> {
+    let scenario = |cell: &Cell| scenarios.iter().find(|s| s.name == cell.key.scenario);
+    // (timing, variant, vCPUs, repetition, command line): what a boot's cells share.
+    type BootKey<'a> = (bool, &'a str, u32, u32, Vec<String>);
+    let mut boots: Vec<(BootKey<'_>, Vec<Cell>)> = Vec::new();
+    for cell in cells {
+        let cmdline = scenario(cell).map(|s| s.cmdline.clone()).unwrap_or_default();
+        let key = (cell.timing, cell.key.variant.as_str(), cell.key.vcpus, cell.key.rep, cmdline);
+        match boots.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, boot)) => boot.push(cell.clone()),
+            None => boots.push((key, vec![cell.clone()])),
+        }
+    }
+    let (timing, correctness): (Vec<_>, Vec<_>) = boots.into_iter().partition(|((timing, ..), _)| *timing);
+    correctness
+        .into_iter()
+        .chain(timing)
+        .map(|(_, mut boot)| {
+            boot.sort_by_key(|cell| scenario(cell).is_some_and(|s| s.ends_boot));
+            boot
+        })
+        .collect()
 }
 
-/// The cells of `shard`. The unit of sharding is a comparison (scenario ×
-/// vCPUs × repetition with all its variants), dealt round-robin: both sides
-/// of a comparison always run on the same machine, so CI machines of
-/// different speeds never end up compared with each other.
+/// The order cells start in: boot by boot (see [`boots`]).
+pub fn run_order(cells: &[Cell], scenarios: &[PlannedScenario]) -> Vec<Cell> {
+    boots(cells, scenarios).into_iter().flatten().collect()
+}
+
+/// The cells of `shard`. The unit of sharding is one repetition at one
+/// vCPU count, with every scenario and both variants in it, dealt
+/// round-robin: both sides of a comparison always run on the same machine,
+/// so CI machines of different speeds never end up compared with each
+/// other, and the scenarios that can share a boot stay together.
 pub fn shard(cells: &[Cell], shard: Shard) -> Vec<Cell> {
-    let mut groups: Vec<(&str, u32, u32)> = Vec::new();
+    let mut groups: Vec<(u32, u32)> = Vec::new();
     let mut out = Vec::new();
     for cell in cells {
-        let group = (cell.key.scenario.as_str(), cell.key.vcpus, cell.key.rep);
+        let group = (cell.key.vcpus, cell.key.rep);
         let index = match groups.iter().position(|g| *g == group) {
             Some(i) => i,
             None => {
@@ -123,6 +163,8 @@ mod tests {
                 file: format!("{n}.yaml").into(),
                 timing: *n != "c",
                 repetitions,
+                cmdline: vec![],
+                ends_boot: false,
             })
             .collect()
     }
@@ -146,7 +188,7 @@ mod tests {
     #[test]
     fn abba_order_puts_each_side_first_equally_often() {
         let cells = plan(&["base".into(), "cand".into()], &scenarios_with(6), &[4]);
-        let timing: Vec<Cell> = run_order(&cells).into_iter().filter(|c| c.timing).collect();
+        let timing: Vec<Cell> = run_order(&cells, &scenarios_with(6)).into_iter().filter(|c| c.timing).collect();
         for scenario in ["a", "b"] {
             let sequence: String = timing
                 .iter()
@@ -156,10 +198,66 @@ mod tests {
             assert_eq!(sequence, "ABBAABBAABBA", "{scenario}");
         }
         // Correctness cells start first, timing cells after them.
-        let order = run_order(&cells);
+        let order = run_order(&cells, &scenarios_with(6));
         let first_timing = order.iter().position(|c| c.timing).unwrap();
         assert!(order[..first_timing].iter().all(|c| !c.timing));
         assert!(order[first_timing..].iter().all(|c| c.timing));
+    }
+
+    #[test]
+    fn cells_of_one_side_repetition_and_command_line_share_a_boot() {
+        let mut scenarios = scenarios_with(2);
+        scenarios.push(PlannedScenario {
+            name: "warns".into(),
+            file: "warns.yaml".into(),
+            timing: true,
+            repetitions: 2,
+            cmdline: vec![],
+            ends_boot: true,
+        });
+        scenarios.push(PlannedScenario {
+            name: "expedited".into(),
+            file: "expedited.yaml".into(),
+            timing: true,
+            repetitions: 1,
+            cmdline: vec!["rcupdate.rcu_expedited=1".into()],
+            ends_boot: false,
+        });
+        // "warns" comes first in the file but ends its boot: it runs last.
+        scenarios.rotate_right(2);
+        let cells = plan(&["base".into(), "cand".into()], &scenarios, &[2]);
+        let boots = boots(&cells, &scenarios);
+        let names: Vec<Vec<String>> =
+            boots.iter().map(|boot| boot.iter().map(|c| c.key.rel_dir()).collect()).collect();
+        assert_eq!(
+            names,
+            [
+                // Correctness boots first.
+                vec!["base/c/2cpu-r1"],
+                vec!["cand/c/2cpu-r1"],
+                vec!["cand/c/2cpu-r2"],
+                vec!["base/c/2cpu-r2"],
+                // Timing boots in ABBA order, the ones that end a boot last
+                // in each, and the other command line in boots of its own.
+                vec!["base/a/2cpu-r1", "base/b/2cpu-r1", "base/warns/2cpu-r1"],
+                vec!["cand/a/2cpu-r1", "cand/b/2cpu-r1", "cand/warns/2cpu-r1"],
+                vec!["base/expedited/2cpu-r1"],
+                vec!["cand/expedited/2cpu-r1"],
+                vec!["cand/a/2cpu-r2", "cand/b/2cpu-r2", "cand/warns/2cpu-r2"],
+                vec!["base/a/2cpu-r2", "base/b/2cpu-r2", "base/warns/2cpu-r2"],
+            ]
+        );
+        // Every cell runs exactly once, and no boot holds two cells of one comparison.
+        let mut all: Vec<String> = names.concat();
+        all.sort();
+        let mut planned: Vec<String> = cells.iter().map(|c| c.key.rel_dir()).collect();
+        planned.sort();
+        assert_eq!(all, planned);
+        for boot in &boots {
+            let mut scenarios: Vec<&str> = boot.iter().map(|c| c.key.scenario.as_str()).collect();
+            scenarios.dedup();
+            assert_eq!(scenarios.len(), boot.len());
+        }
     }
 
     #[test]
@@ -174,6 +272,7 @@ mod tests {
                 let part = shard(&cells, Shard { k, n });
                 for pair in part.chunks(2) {
                     assert_eq!(pair[0].key.scenario, pair[1].key.scenario);
+                    assert!(part.iter().filter(|c| (c.key.vcpus, c.key.rep) == (pair[0].key.vcpus, pair[0].key.rep)).count() == cells.iter().filter(|c| (c.key.vcpus, c.key.rep) == (pair[0].key.vcpus, pair[0].key.rep)).count(), "a repetition at one vCPU count stays whole");
                     assert_eq!((pair[0].key.vcpus, pair[0].key.rep), (pair[1].key.vcpus, pair[1].key.rep));
                     assert_ne!(pair[0].key.variant, pair[1].key.variant);
                 }

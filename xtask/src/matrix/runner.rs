@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use xshell::Shell;
 
 use crate::compare;
-use crate::diff::{self, CellKey, CellResult};
+use crate::diff::{self, CellKey};
 use crate::guest::verdict::{RunEnd, Verdict};
 use crate::matrix::plan::{self, Cell, PlannedScenario, Shard};
 use crate::matrix::{self, Matrix};
@@ -56,6 +56,7 @@ pub struct MatrixArgs {
 struct Setup {
     prepared: Vec<Prepared>,
     plans: Vec<(PlannedScenario, Plan)>,
+    planned: Vec<PlannedScenario>,
     /// The matrix's `max_host_load`: above it a timing boot is noisy.
     max_host_load: f64,
 }
@@ -150,7 +151,7 @@ pub fn execute(sh: &Shell, host_args: &HostArgs, matrix: &Matrix, job: &Job) -> 
                 shard: job.shard,
                 merged_from: vec![],
                 cells: keys,
-                order: plan::run_order(&cells).into_iter().map(|c| c.key).collect(),
+                order: plan::run_order(&cells, &planned).into_iter().map(|c| c.key).collect(),
             };
             results::write_manifest(&dir, &manifest)?;
             dir
@@ -169,7 +170,7 @@ pub fn execute(sh: &Shell, host_args: &HostArgs, matrix: &Matrix, job: &Job) -> 
         run_dir.display()
     );
 
-    let setup = Setup { prepared, plans, max_host_load: matrix.diff.thresholds.max_host_load };
+    let setup = Setup { prepared, plans, planned: planned.clone(), max_host_load: matrix.diff.thresholds.max_host_load };
     let cells_started = Instant::now();
     let times = run_cells(&setup, &cells, &run_dir)?;
     let cells_time = cells_started.elapsed();
@@ -225,7 +226,15 @@ fn load_scenarios(matrix: &Matrix, only: &[String]) -> Result<Vec<(PlannedScenar
         }
         let timing = scenario.metrics.iter().any(|m| *m != Metric::Outcomes);
         let repetitions = repetitions.unwrap_or(matrix.repetitions);
-        out.push((PlannedScenario { name: scenario.name.clone(), file: file.clone(), timing, repetitions }, plan));
+        let planned = PlannedScenario {
+            name: scenario.name.clone(),
+            file: file.clone(),
+            timing,
+            repetitions,
+            cmdline: scenario.cmdline.clone(),
+            ends_boot: !scenario.expect.allow.is_empty(),
+        };
+        out.push((planned, plan));
     }
     for name in only {
         if !out.iter().any(|(p, _)| &p.name == name) {
@@ -326,15 +335,15 @@ pub struct Timing {
     pub cells_run: usize,
 }
 
-/// How often a timing boot the host spoiled is run again before its noise
+/// How often a timing cell the host spoiled is run again before its noise
 /// is left to the diff (which then leaves the boot out).
 const NOISY_RETRIES: u32 = 2;
 
-/// Runs the cells without a verdict: correctness cells in parallel first,
-/// then timing cells one by one.
+/// Runs the cells without a verdict, boot by boot (see [`plan::boots`]):
+/// correctness boots in parallel first, then timing boots one by one.
 fn run_cells(setup: &Setup, cells: &[Cell], run_dir: &Path) -> Result<CellTimes> {
     let progress = Progress::new(cells.len());
-    let todo: Vec<&Cell> = cells
+    let todo: Vec<Cell> = cells
         .iter()
         .filter(|c| {
             let done = results::cell_dir(run_dir, &c.key).join("verdict.json").is_file();
@@ -343,25 +352,65 @@ fn run_cells(setup: &Setup, cells: &[Cell], run_dir: &Path) -> Result<CellTimes>
             }
             !done
         })
+        .cloned()
         .collect();
     let ran = todo.len();
     let boot = Mutex::new(Duration::ZERO);
-    let run_one = |cell: &Cell| -> Result<()> {
-        for attempt in 0..=NOISY_RETRIES {
+    let boots = plan::boots(&todo, &setup.planned);
+    let run_boot = |cells: &Vec<Cell>| -> Result<()> {
+        let took = run_boot_cells(setup, run_dir, cells, &progress)?;
+        *boot.lock().unwrap_or_else(|e| e.into_inner()) += took;
+        Ok(())
+    };
+
+    let cores = host_cores();
+    let budget = Budget::new(cores);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(cores).build().context("cannot start the cell pool")?;
+    let (timing, correctness): (Vec<&Vec<Cell>>, Vec<&Vec<Cell>>) =
+        boots.iter().partition(|boot| boot.first().is_some_and(|c| c.timing));
+    pool.install(|| {
+        correctness.par_iter().try_for_each(|cells| {
+            let vcpus = cells.first().map_or(1, |c| c.key.vcpus as usize);
+            let _units = budget.take(vcpus.min(cores));
+            run_boot(cells)
+        })
+    })?;
+    for cells in timing {
+        run_boot(cells)?;
+    }
+    progress.done();
+    Ok(CellTimes { boot: boot.into_inner().unwrap_or_else(|e| e.into_inner()), ran })
+}
+
+/// Runs the cells of one planned boot until each has a verdict, and
+/// returns the time spent booting. A boot that ended before its last cell
+/// (a cell failed, or left the kernel changed) goes on in a fresh boot with
+/// the cells it did not reach. A passing timing cell that other processes
+/// on the host spoiled runs again in a fresh boot, twice at most, its
+/// spoiled attempt kept beside it as evidence; a cell that did not pass is
+/// never retried, since that could hide a kernel failure behind a retry.
+fn run_boot_cells(setup: &Setup, run_dir: &Path, cells: &[Cell], progress: &Progress) -> Result<Duration> {
+    let mut booting = Duration::ZERO;
+    // (position in the planned boot, cell, noisy attempts so far)
+    let mut queue: Vec<(usize, &Cell, u32)> = cells.iter().enumerate().map(|(i, c)| (i, c, 0)).collect();
+    while !queue.is_empty() {
+        queue.sort_by_key(|(position, ..)| *position);
+        let batch = std::mem::take(&mut queue);
+        for (_, cell, _) in &batch {
             progress.started(&cell.key);
-            let started = Instant::now();
-            let result = run_cell(setup, run_dir, &cell.key)?;
-            if let Some(ms) = result.record.boot_to_ready_ms {
-                *boot.lock().unwrap_or_else(|e| e.into_inner()) += Duration::from_secs_f64(ms / 1e3);
+        }
+        let started = Instant::now();
+        let keys: Vec<&CellKey> = batch.iter().map(|(_, c, _)| &c.key).collect();
+        let records = run_boot(setup, run_dir, &keys)?;
+        let took = started.elapsed();
+        for ((position, cell, attempt), record) in batch.iter().zip(&records) {
+            if let Some(ms) = record.boot_to_ready_ms {
+                booting += Duration::from_secs_f64(ms / 1e3);
             }
-            progress.finished(&cell.key, result.record.verdict, started.elapsed());
-            let noisy = result.record.host_load.map(|h| h.other_cores).filter(|&other| other > setup.max_host_load);
-            // A passing timing boot spoiled by other processes is run again
-            // (the spoiled attempt is kept beside it as evidence); a boot
-            // that did not pass is never retried, since that could hide a
-            // kernel failure behind a retry.
+            progress.finished(&cell.key, record.verdict, took);
+            let noisy = record.host_load.map(|h| h.other_cores).filter(|&other| other > setup.max_host_load);
             match noisy {
-                Some(other) if cell.timing && result.record.verdict == Verdict::Pass && attempt < NOISY_RETRIES => {
+                Some(other) if cell.timing && record.verdict == Verdict::Pass && *attempt < NOISY_RETRIES => {
                     let dir = results::cell_dir(run_dir, &cell.key);
                     let kept = dir.with_file_name(format!(
                         "{}.noisy-{}",
@@ -374,52 +423,61 @@ fn run_cells(setup: &Setup, cells: &[Cell], run_dir: &Path) -> Result<CellTimes>
                         "noisy {} (other processes used {other:.2} host cores): running it again",
                         cell.key.rel_dir()
                     ));
+                    queue.push((*position, cell, attempt + 1));
                 }
-                _ => break,
+                _ => {}
             }
         }
-        Ok(())
-    };
-
-    let cores = host_cores();
-    let budget = Budget::new(cores);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(cores).build().context("cannot start the cell pool")?;
-    let (timing, correctness): (Vec<&Cell>, Vec<&Cell>) = todo.into_iter().partition(|c| c.timing);
-    pool.install(|| {
-        correctness.par_iter().try_for_each(|cell| {
-            let _units = budget.take((cell.key.vcpus as usize).min(cores));
-            run_one(cell)
-        })
-    })?;
-    for cell in timing {
-        run_one(cell)?;
+        // The cells this boot did not reach go on in the next one.
+        for &(position, cell, attempt) in &batch[records.len()..] {
+            progress.requeued(&cell.key);
+            queue.push((position, cell, attempt));
+        }
     }
-    progress.done();
-    Ok(CellTimes { boot: boot.into_inner().unwrap_or_else(|e| e.into_inner()), ran })
+    Ok(booting)
 }
 
-/// Runs one cell into its directory. A failure of the rig becomes the
-/// cell's INFRA verdict: one broken cell never loses the others' results.
-fn run_cell(setup: &Setup, run_dir: &Path, key: &CellKey) -> Result<CellResult> {
-    let dir = results::cell_dir(run_dir, key);
-    // Leftovers of an interrupted attempt: the cell starts over.
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let prepared = setup.prepared.iter().find(|p| p.kernel.variant == key.variant).context("unprepared variant")?;
-    let (_, plan) = setup.plans.iter().find(|(p, _)| p.name == key.scenario).context("unplanned scenario")?;
+/// Runs `keys` (cells of one planned boot) in one boot, and returns the
+/// records of those that ran, in order, at least one. A failure of the rig
+/// becomes the INFRA verdict of every cell of the boot without one: one
+/// broken boot never loses the other cells' results.
+fn run_boot(setup: &Setup, run_dir: &Path, keys: &[&CellKey]) -> Result<Vec<RunRecord>> {
+    let first = keys.first().context("an empty boot")?;
+    let prepared = setup.prepared.iter().find(|p| p.kernel.variant == first.variant).context("unprepared variant")?;
     let mut guest = prepared.clone();
-    guest.vcpus = key.vcpus;
-    let record = match run::run_plan(&guest, plan, &dir) {
-        Ok((record, _)) => record,
-        Err(error) => {
-            let record = infra_record(&guest, key, &dir, &format!("{error:#}"));
-            fsutil::write_atomic(&dir.join("verdict.json"), &serde_json::to_vec_pretty(&record)?)?;
-            record
+    guest.vcpus = first.vcpus;
+    let mut cells = Vec::new();
+    for key in keys {
+        let dir = results::cell_dir(run_dir, key);
+        // Leftovers of an interrupted attempt: the cell starts over.
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
         }
-    };
-    Ok(CellResult { key: key.clone(), record })
+        let (_, plan) = setup.plans.iter().find(|(p, _)| p.name == key.scenario).context("unplanned scenario")?;
+        cells.push(run::BootCell { plan, dir, label: key.rel_dir() });
+    }
+    let boot_dir = results::new_boot_dir(run_dir, &format!("{}-{}cpu-r{}", first.variant, first.vcpus, first.rep))?;
+    match run::run_in_one_boot(&guest, &cells, &boot_dir) {
+        Ok(records) => Ok(records),
+        Err(error) => {
+            let message = format!("{error:#}");
+            let mut records = Vec::new();
+            for (key, cell) in keys.iter().zip(&cells) {
+                let verdict = cell.dir.join("verdict.json");
+                let record = match std::fs::read(&verdict).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+                    Some(record) => record,
+                    None => {
+                        std::fs::create_dir_all(&cell.dir)?;
+                        let record = infra_record(&guest, key, &cell.dir, &message);
+                        fsutil::write_atomic(&verdict, &serde_json::to_vec_pretty(&record)?)?;
+                        record
+                    }
+                };
+                records.push(record);
+            }
+            Ok(records)
+        }
+    }
 }
 
 fn infra_record(guest: &Prepared, key: &CellKey, dir: &Path, message: &str) -> RunRecord {
@@ -442,6 +500,7 @@ fn infra_record(guest: &Prepared, key: &CellKey, dir: &Path, message: &str) -> R
         console_log: dir.join("console.log"),
         events_log: dir.join("events.jsonl"),
         host_load: None,
+        boot: None,
     }
 }
 
@@ -543,6 +602,14 @@ impl Progress {
             }
             None => eprintln!("[{:>3}/{}] {text}", state.done, self.total),
         }
+    }
+
+    /// The cell did not run in the boot it was started in: it waits for
+    /// the next one.
+    fn requeued(&self, key: &CellKey) {
+        let mut state = self.lock();
+        let name = key.rel_dir();
+        state.running.retain(|r| *r != name);
     }
 
     /// The cell just reported finished runs again: it is not done.

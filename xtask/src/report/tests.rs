@@ -70,6 +70,7 @@ fn cell(variant: &str, scenario: &str, vcpus: u32, rep: u32, verdict: Verdict) -
             console_log: PathBuf::from(format!("{dir}/console.log")),
             events_log: PathBuf::from(format!("{dir}/events.jsonl")),
             host_load: None,
+            boot: None,
         },
     }
 }
