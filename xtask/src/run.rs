@@ -15,7 +15,7 @@ use crate::classify::{self, KernelEvent};
 use crate::fsutil::write_atomic;
 use crate::guest::accel::{self, AccelChoice, AccelDecision};
 use crate::guest::qemu::Accel;
-use crate::guest::runner::{self, BootSpec, Booted, Deadlines, Guest, ProgramOutcome, RunOutcome, RunSpec};
+use crate::guest::runner::{self, BootSpec, Booted, Checkpoint, Deadlines, Guest, ProgramOutcome, RunOutcome, RunSpec};
 use crate::guest::verdict::{self, Judgement, RunEnd, Verdict};
 use crate::guest::{image, reaper};
 use crate::kernel;
@@ -412,17 +412,16 @@ pub struct BootCell<'a> {
 
 /// Runs `cells` one after another in one boot of `prepared`, so that a
 /// boot's cost is paid once for all of them. Each cell is still a cell of
-/// its own: its events, its part of the console (cut at marks the agent
-/// writes to the kernel log between cells), its verdict.
+/// its own: its events, its part of the console (cut at a mark the agent
+/// writes to the kernel log after each cell), its verdict.
 ///
 /// The boot goes on to the next cell only while the last one left the
 /// kernel as it found it: it passed, its part of the console has no kernel
 /// event at all (even an allowed WARNING taints the kernel), and the loaded
 /// modules are those the boot started with. Otherwise, or when the guest
 /// died, the boot ends there. Whatever the console printed after a cell's
-/// end mark, up to the next cell's start, belongs to the next cell; after
-/// the last cell that ran (its shutdown, a late panic, sysrq dumps), to that
-/// cell.
+/// end mark belongs to the next cell; after the last cell that ran (its
+/// shutdown, a late panic, sysrq dumps), to that cell.
 ///
 /// Returns the records of the cells that ran, in order: at least the first
 /// (a boot that failed is the first cell's verdict). The caller runs the
@@ -432,7 +431,11 @@ pub fn run_in_one_boot(prepared: &Prepared, cells: &[BootCell<'_>], boot_dir: &P
     let first = cells.first().context("a boot needs at least one cell")?;
     let cmdline = first.plan.cmdline();
     if let Some(other) = cells.iter().find(|c| c.plan.cmdline() != cmdline) {
-        anyhow::bail!("{} and {} need different kernel command lines: they cannot share a boot", first.label, other.label);
+        anyhow::bail!(
+            "{} and {} need different kernel command lines: they cannot share a boot",
+            first.label,
+            other.label
+        );
     }
     for cell in cells {
         std::fs::create_dir_all(&cell.dir).with_context(|| format!("cannot create {}", cell.dir.display()))?;
@@ -478,11 +481,19 @@ pub fn run_in_one_boot(prepared: &Prepared, cells: &[BootCell<'_>], boot_dir: &P
         /// `from` (or the console's end, for the last cell that ran).
         from: usize,
     }
-    let at_boot = guest.loaded_modules()?;
     let mut ran: Vec<Ran> = Vec::new();
     let mut cut = 0usize;
+    let at_boot = match guest.checkpoint("modrig: boot ready for cells", 0)? {
+        Ok(checkpoint) => checkpoint,
+        Err(end) => {
+            // The guest died before any cell ran: that is the first cell's verdict.
+            let outcome = ProgramOutcome { end, events: vec![], host_load: None, wall: std::time::Duration::ZERO };
+            ran.push(Ran { outcome, from: 0 });
+            Checkpoint { console_end: 0, modules: None }
+        }
+    };
     for (position, cell) in cells.iter().enumerate() {
-        if guest.mark(&format!("modrig: cell {} begins", cell.label), cut)?.is_none() {
+        if !guest.alive() {
             break;
         }
         let events_log = cell.dir.join("events.jsonl");
@@ -492,16 +503,16 @@ pub fn run_in_one_boot(prepared: &Prepared, cells: &[BootCell<'_>], boot_dir: &P
         if !done || position + 1 == cells.len() {
             break;
         }
-        let Some(end) = guest.mark(&format!("modrig: cell {} ends", cell.label), cut)? else { break };
+        let Ok(checkpoint) = guest.checkpoint(&format!("modrig: cell {} ends", cell.label), cut)? else { break };
         let (tail, _) = guest.console_since(cut);
-        let part = &tail[..(end - cut).min(tail.len())];
+        let part = &tail[..(checkpoint.console_end - cut).min(tail.len())];
         let last = ran.last().context("a cell just ran")?;
         let mut events = vec![guest.ready_event().clone()];
         events.extend(last.outcome.events.iter().cloned());
         let (broken, _) = cell.plan.evaluate(&events);
         let clean = broken.is_empty() && classify::classify(part).is_empty();
-        cut = end;
-        if !clean || guest.loaded_modules()? != at_boot {
+        cut = checkpoint.console_end;
+        if !clean || checkpoint.modules != at_boot.modules {
             break;
         }
     }

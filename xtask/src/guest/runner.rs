@@ -201,6 +201,26 @@ pub struct ProgramOutcome {
     pub wall: Duration,
 }
 
+/// What [`Guest::checkpoint`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The console offset just past the mark's line: everything before it
+    /// was printed before the mark (the current end of the console when the
+    /// mark did not show within [`MARK_WAIT`]).
+    pub console_end: usize,
+    /// The loaded modules' names, sorted (`None`: /proc/modules could not
+    /// be read).
+    pub modules: Option<Vec<String>>,
+}
+
+/// The module names of a /proc/modules text, sorted.
+fn module_names(proc_modules: &str) -> Vec<String> {
+    let mut names: Vec<String> =
+        proc_modules.lines().filter_map(|line| line.split_whitespace().next()).map(str::to_string).collect();
+    names.sort();
+    names
+}
+
 /// A stopped guest's console.
 pub struct Finished {
     pub console: String,
@@ -377,49 +397,38 @@ impl Guest {
         Ok(ProgramOutcome { end, events, host_load, wall: started.elapsed() })
     }
 
-    /// Writes `text` to the kernel log through the agent and waits until the
-    /// console shows it after byte `from`. Returns the console offset just
-    /// past that line: everything before it was printed before the mark.
-    /// `None` when the guest died on the way; the current end of the console
-    /// when the mark did not show within [`MARK_WAIT`].
-    pub fn mark(&mut self, text: &str, from: usize) -> Result<Option<usize>> {
+    /// Writes `text` to the kernel log through the agent, reads which
+    /// modules are loaded, and waits until the console shows the mark after
+    /// byte `from`. One round trip to the agent, since a boot that several
+    /// cells share takes a checkpoint after each of them. `Err` with how
+    /// the program ended when the guest died on the way.
+    pub fn checkpoint(&mut self, text: &str, from: usize) -> Result<Result<Checkpoint, RunEnd>> {
         let program = Program {
-            steps: vec![Step::WriteFile { path: "/dev/kmsg".into(), content: format!("{text}\n") }],
+            steps: vec![
+                Step::WriteFile { path: "/dev/kmsg".into(), content: format!("{text}\n") },
+                Step::ReadFile { path: "/proc/modules".into() },
+            ],
         };
-        if self.run_program(&program, HOUSEKEEPING, None)?.end != RunEnd::Done {
-            return Ok(None);
+        let outcome = self.run_program(&program, HOUSEKEEPING, None)?;
+        if outcome.end != RunEnd::Done {
+            return Ok(Err(outcome.end));
         }
+        let modules = outcome.events.iter().find_map(|event| match &event.kind {
+            EventKind::FileRead { content: Some(content), .. } => Some(module_names(content)),
+            _ => None,
+        });
         let waited = Instant::now();
         loop {
             let (tail, end) = self.console.text_since(from);
-            if let Some(at) = tail.find(text) {
-                let line_end = tail[at..].find('\n').map(|n| at + n + 1);
-                if let Some(line_end) = line_end {
-                    return Ok(Some(from + line_end));
-                }
+            let line_end = tail.find(text).and_then(|at| tail[at..].find('\n').map(|n| at + n + 1));
+            if let Some(line_end) = line_end {
+                return Ok(Ok(Checkpoint { console_end: from + line_end, modules }));
             }
             if waited.elapsed() >= MARK_WAIT || self.console.ended() {
-                return Ok(Some(end));
+                return Ok(Ok(Checkpoint { console_end: end, modules }));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-    }
-
-    /// The names of the modules loaded now (from /proc/modules); `None`
-    /// when the guest died on the way or the file could not be read.
-    pub fn loaded_modules(&mut self) -> Result<Option<Vec<String>>> {
-        let program = Program { steps: vec![Step::ReadFile { path: "/proc/modules".into() }] };
-        let outcome = self.run_program(&program, HOUSEKEEPING, None)?;
-        let content = outcome.events.iter().find_map(|event| match &event.kind {
-            EventKind::FileRead { content: Some(content), .. } => Some(content.clone()),
-            _ => None,
-        });
-        Ok(content.map(|text| {
-            let mut names: Vec<String> =
-                text.lines().filter_map(|line| line.split_whitespace().next()).map(str::to_string).collect();
-            names.sort();
-            names
-        }))
     }
 
     /// Stops the guest: a live one is told there are no more programs and

@@ -170,7 +170,8 @@ pub fn execute(sh: &Shell, host_args: &HostArgs, matrix: &Matrix, job: &Job) -> 
         run_dir.display()
     );
 
-    let setup = Setup { prepared, plans, planned: planned.clone(), max_host_load: matrix.diff.thresholds.max_host_load };
+    let setup =
+        Setup { prepared, plans, planned: planned.clone(), max_host_load: matrix.diff.thresholds.max_host_load };
     let cells_started = Instant::now();
     let times = run_cells(&setup, &cells, &run_dir)?;
     let cells_time = cells_started.elapsed();

@@ -107,12 +107,13 @@ fn sharded_matrix_merges_resumes_and_shows_the_stall_claim() {
         assert!(code == 0 || code == 20, "shard {k}: exit {code}");
         shards.push(only_dir(&results));
     }
-    // Shards deal comparisons round-robin: 4 scenarios x 5 repetitions, 10
-    // comparisons each, both variants of a comparison in the same shard.
-    for shard in &shards {
+    // Shards deal ABBA blocks (repetitions 1-2, 3-4, 5) round-robin, with
+    // all 4 scenarios and both variants in each: shard 1 has repetitions
+    // 1, 2 and 5, shard 2 has 3 and 4.
+    for (shard, expected) in shards.iter().zip([24, 16]) {
         let manifest = json(&shard.join("manifest.json"));
         let cells = manifest["cells"].as_array().unwrap();
-        assert_eq!(cells.len(), 20, "{manifest:#}");
+        assert_eq!(cells.len(), expected, "{manifest:#}");
         let accel = manifest["host"]["accel"]["accel"].as_str().unwrap();
         assert!(accel == "tcg" || accel == "kvm", "{accel}");
         assert_eq!(manifest["inputs"]["variants"].as_array().unwrap().len(), 2);
@@ -132,6 +133,10 @@ fn sharded_matrix_merges_resumes_and_shows_the_stall_claim() {
         }
     }
 
+    for shard in &shards {
+        cells_share_boots_and_split_the_console(shard);
+    }
+
     // Resume: a cell that lost its verdict is rerun, the others are kept.
     let first_cell = json(&shards[0].join("manifest.json"))["cells"][0].clone();
     let rel = format!(
@@ -144,7 +149,7 @@ fn sharded_matrix_merges_resumes_and_shows_the_stall_claim() {
     fs::remove_file(shards[0].join(&rel).join("verdict.json")).unwrap();
     let out = xtask(&["matrix", "--matrix", m, "--shard", "1/2", "--resume", shards[0].to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.matches("finished before, kept").count(), 19, "{stderr}");
+    assert_eq!(stderr.matches("finished before, kept").count(), 23, "{stderr}");
     assert!(shards[0].join(&rel).join("verdict.json").is_file());
     // A resume with other cells is refused.
     let out = xtask(&["matrix", "--matrix", m, "--shard", "2/2", "--resume", shards[0].to_str().unwrap()]);
@@ -325,6 +330,80 @@ fn the_kernel_against_itself_raises_no_alarm_with_a_compiler_beside_it() {
     eprintln!("other processes' load per cell (cores): {loads:?}; noisy cells: {}", summary["noisy_cells"]);
 }
 
+/// The verdicts under a run's `cells/` (retried attempts left aside).
+fn cell_records(run: &Path) -> Vec<Value> {
+    let mut records = Vec::new();
+    for variant in fs::read_dir(run.join("cells")).unwrap() {
+        for scenario in fs::read_dir(variant.unwrap().path()).unwrap() {
+            for cell in fs::read_dir(scenario.unwrap().path()).unwrap() {
+                let verdict = cell.unwrap().path().join("verdict.json");
+                if verdict.is_file() {
+                    records.push(json(&verdict));
+                }
+            }
+        }
+    }
+    records
+}
+
+/// The cells of one boot, by the boot's console log, in the order they ran.
+fn boots_of(records: &[Value]) -> Vec<Vec<&Value>> {
+    let mut boots: Vec<Vec<&Value>> = Vec::new();
+    for record in records {
+        let log = &record["boot"]["console_log"];
+        assert!(log.is_string(), "a matrix cell names its boot: {record:#}");
+        match boots.iter_mut().find(|b| b[0]["boot"]["console_log"] == *log) {
+            Some(boot) => boot.push(record),
+            None => boots.push(vec![record]),
+        }
+    }
+    for boot in &mut boots {
+        boot.sort_by_key(|r| r["boot"]["position"].as_u64().unwrap());
+    }
+    boots
+}
+
+/// A boot runs several cells; each cell's console.log is its own part of the
+/// boot's console: the first has the kernel's boot messages, the others
+/// start after the previous cell's end mark, and the parts put together
+/// are the whole console.
+fn cells_share_boots_and_split_the_console(run: &Path) {
+    let records = cell_records(run);
+    let boots = boots_of(&records);
+    assert!(boots.len() < records.len(), "{} cells in {} boots", records.len(), boots.len());
+    assert!(boots.iter().any(|b| b.len() >= 3), "the stall scenarios of one side and repetition share a boot");
+    for boot in &boots {
+        let positions: Vec<u64> = boot.iter().map(|r| r["boot"]["position"].as_u64().unwrap()).collect();
+        if positions != (0..boot.len() as u64).collect::<Vec<_>>() {
+            continue; // a cell of this boot ran again (a noisy retry) and was moved aside
+        }
+        let whole = fs::read_to_string(boot[0]["boot"]["console_log"].as_str().unwrap()).unwrap();
+        let parts: Vec<String> =
+            boot.iter().map(|r| fs::read_to_string(r["console_log"].as_str().unwrap()).unwrap()).collect();
+        assert_eq!(parts.concat(), whole, "the cells' parts make up the boot's console");
+        assert!(parts[0].contains("Linux version"), "the first cell has the boot messages");
+        for (i, (record, part)) in boot.iter().zip(&parts).enumerate() {
+            assert_eq!(record["boot_to_ready_ms"].is_number(), i == 0, "{record:#}");
+            if i > 0 {
+                assert!(!part.contains("Linux version"), "{part}");
+            }
+            if i + 1 < boot.len() {
+                let last = part.trim_end().lines().last().unwrap_or_default();
+                let mark = format!(
+                    "modrig: cell {}/{}/{}cpu-r",
+                    record["variant"].as_str().unwrap(),
+                    record["scenario"].as_str().unwrap(),
+                    record["vcpus"]
+                );
+                assert!(
+                    last.contains(&mark) && last.ends_with(" ends"),
+                    "a cell's part ends with its end mark: {last}"
+                );
+            }
+        }
+    }
+}
+
 fn status_code(status: &str) -> i32 {
     match status {
         "clean" => 0,
@@ -340,7 +419,24 @@ fn status_code(status: &str) -> i32 {
 #[test]
 fn the_symbol_get_fix_turns_the_panic_into_a_pass() {
     let results = scratch("bug-matrix");
-    let matrix = project_root().join("scenarios/bugs/matrix.yaml");
+    // The bug matrix with a second correctness scenario: it shares a boot
+    // with the reproducer, so on the panicking kernel it must run again in
+    // a fresh boot, and still pass.
+    let root = project_root();
+    let bug_matrix = fs::read_to_string(root.join("scenarios/bugs/matrix.yaml")).unwrap();
+    let text = bug_matrix.replace("../../patches/", &format!("{}/patches/", root.display())).replace(
+        "scenarios: [symbol-get-churn]",
+        &format!(
+            "scenarios: [{}, {}]",
+            root.join("scenarios/bugs/symbol-get-churn.yaml").display(),
+            root.join("scenarios/flag-semantics.yaml").display()
+        ),
+    );
+    assert_ne!(text, bug_matrix, "the bug matrix changed shape: update this test");
+    fs::create_dir_all(&results).unwrap();
+    let matrix = results.join("bug-matrix.yaml");
+    fs::write(&matrix, text).unwrap();
+    let runs = results.join("runs");
     let out = xtask(&[
         "matrix",
         "--matrix",
@@ -350,20 +446,51 @@ fn the_symbol_get_fix_turns_the_panic_into_a_pass() {
         "--repetitions",
         "1",
         "--results",
-        results.to_str().unwrap(),
+        runs.to_str().unwrap(),
     ]);
-    let run = only_dir(&results);
+    let run = only_dir(&runs);
     let summary = json(&run.join("summary.json"));
     assert_eq!(out.status.code(), Some(0), "{summary:#}");
-    let verdicts: Vec<(&str, &str)> = summary["cells"]
+    let verdicts: Vec<(&str, &str, &str)> = summary["cells"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["key"]["variant"].as_str().unwrap(), c["verdict"].as_str().unwrap()))
+        .map(|c| {
+            (
+                c["key"]["variant"].as_str().unwrap(),
+                c["key"]["scenario"].as_str().unwrap(),
+                c["verdict"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(verdicts, [("symbol-get-fix", "PASS"), ("upstream", "PANIC")]);
+    assert_eq!(
+        verdicts,
+        [
+            ("symbol-get-fix", "flag-semantics", "PASS"),
+            ("symbol-get-fix", "symbol-get-churn", "PASS"),
+            ("upstream", "flag-semantics", "PASS"),
+            ("upstream", "symbol-get-churn", "PANIC")
+        ]
+    );
     let findings = summary["findings"].as_array().unwrap();
     assert_eq!(findings.len(), 1, "{findings:#?}");
     assert_eq!(findings[0]["kind"], "fixed");
     assert!(findings[0]["excerpt"].as_str().unwrap().contains("kernel BUG at kernel/module/main.c"), "{findings:#?}");
+
+    // The fixed kernel ran both scenarios in one boot; the panicking one
+    // ran the second in a boot of its own after the panic ended the first.
+    let records = cell_records(&run);
+    let boots = boots_of(&records);
+    let shape: Vec<(String, Vec<&str>)> = boots
+        .iter()
+        .map(|b| {
+            (b[0]["variant"].as_str().unwrap().to_string(), b.iter().map(|r| r["scenario"].as_str().unwrap()).collect())
+        })
+        .collect();
+    assert!(shape.contains(&("symbol-get-fix".into(), vec!["symbol-get-churn", "flag-semantics"])), "{shape:?}");
+    assert!(shape.contains(&("upstream".into(), vec!["symbol-get-churn"])), "{shape:?}");
+    assert!(shape.contains(&("upstream".into(), vec!["flag-semantics"])), "{shape:?}");
+    let panicked = records.iter().find(|r| r["verdict"] == "PANIC").unwrap();
+    let part = fs::read_to_string(panicked["console_log"].as_str().unwrap()).unwrap();
+    assert!(part.contains("Kernel panic - not syncing"), "the panic is in the panicking cell's own console");
 }
