@@ -400,15 +400,13 @@ fn run_boot_cells(setup: &Setup, run_dir: &Path, cells: &[Cell], progress: &Prog
         for (_, cell, _) in &batch {
             progress.started(&cell.key);
         }
-        let started = Instant::now();
         let keys: Vec<&CellKey> = batch.iter().map(|(_, c, _)| &c.key).collect();
         let records = run_boot(setup, run_dir, &keys)?;
-        let took = started.elapsed();
         for ((position, cell, attempt), record) in batch.iter().zip(&records) {
             if let Some(ms) = record.boot_to_ready_ms {
                 booting += Duration::from_secs_f64(ms / 1e3);
             }
-            progress.finished(&cell.key, record.verdict, took);
+            progress.finished(&cell.key, record.verdict, Duration::from_secs_f64(record.wall_ms / 1e3));
             let noisy = record.host_load.map(|h| h.other_cores).filter(|&other| other > setup.max_host_load);
             match noisy {
                 Some(other) if cell.timing && record.verdict == Verdict::Pass && *attempt < NOISY_RETRIES => {
@@ -420,6 +418,11 @@ fn run_boot_cells(setup: &Setup, run_dir: &Path, cells: &[Cell], progress: &Prog
                     ));
                     let _ = std::fs::remove_dir_all(&kept);
                     std::fs::rename(&dir, &kept).with_context(|| format!("cannot move {} aside", dir.display()))?;
+                    // The moved record names its own files, not the next attempt's.
+                    let mut moved = record.clone();
+                    moved.console_log = kept.join("console.log");
+                    moved.events_log = kept.join("events.jsonl");
+                    fsutil::write_atomic(&kept.join("verdict.json"), &serde_json::to_vec_pretty(&moved)?)?;
                     progress.retry(format!(
                         "noisy {} (other processes used {other:.2} host cores): running it again",
                         cell.key.rel_dir()
