@@ -408,6 +408,21 @@ pub struct BootCell<'a> {
     pub dir: PathBuf,
     /// How the console marks name the cell.
     pub label: String,
+    /// For a timing cell: above this many host cores of other processes'
+    /// CPU use while it ran, a passing attempt is spoiled and runs again.
+    pub max_host_load: Option<f64>,
+}
+
+/// How often a timing cell the host spoiled runs again before its noise is
+/// left to the diff (which then leaves the boot out).
+pub const NOISY_RETRIES: u32 = 2;
+
+/// What became of one cell of a boot.
+pub struct BootCellRun {
+    pub record: RunRecord,
+    /// The host-load figures of the attempts that other processes spoiled
+    /// before this one (kept beside the cell as `<cell>.noisy-N/`).
+    pub spoiled: Vec<f64>,
 }
 
 /// Runs `cells` one after another in one boot of `prepared`, so that a
@@ -423,11 +438,18 @@ pub struct BootCell<'a> {
 /// end mark belongs to the next cell; after the last cell that ran (its
 /// shutdown, a late panic, sysrq dumps), to that cell.
 ///
-/// Returns the records of the cells that ran, in order: at least the first
+/// A timing cell that passed while other host processes used more than its
+/// `max_host_load` runs again at once in the same boot, [`NOISY_RETRIES`]
+/// times at most; the spoiled attempt is kept as `<cell>.noisy-N/`. A cell
+/// that did not pass is never retried, since that could hide a kernel
+/// failure behind a retry. (The boot stays the unit of the statistics: a
+/// comparison still never has two cells of one boot.)
+///
+/// Returns what became of the cells that ran, in order: at least the first
 /// (a boot that failed is the first cell's verdict). The caller runs the
 /// rest in another boot. Every `verdict.json` is written once the boot has
 /// ended, when each cell's part of the console is known.
-pub fn run_in_one_boot(prepared: &Prepared, cells: &[BootCell<'_>], boot_dir: &Path) -> Result<Vec<RunRecord>> {
+pub fn run_in_one_boot(prepared: &Prepared, cells: &[BootCell<'_>], boot_dir: &Path) -> Result<Vec<BootCellRun>> {
     let first = cells.first().context("a boot needs at least one cell")?;
     let cmdline = first.plan.cmdline();
     if let Some(other) = cells.iter().find(|c| c.plan.cmdline() != cmdline) {
@@ -470,83 +492,115 @@ pub fn run_in_one_boot(prepared: &Prepared, cells: &[BootCell<'_>], boot_dir: &P
                 host_load: None,
                 boot: boot_ref(0),
             };
-            let record = write_cell(prepared, first, facts)?;
-            return Ok(vec![record]);
+            let record = write_cell(prepared, first.plan, &first.dir, facts)?;
+            return Ok(vec![BootCellRun { record, spoiled: vec![] }]);
         }
     };
 
-    struct Ran {
+    /// One program run of a cell: the cell's only one, or one of its attempts.
+    struct Attempt {
+        cell: usize,
+        /// Where its files go: the cell's directory, or `<cell>.noisy-N/`.
+        dir: PathBuf,
         outcome: ProgramOutcome,
-        /// The cell's part of the console: from here to the next cell's
-        /// `from` (or the console's end, for the last cell that ran).
+        /// Its part of the console: from here to the next attempt's `from`
+        /// (or the console's end, for the last one).
         from: usize,
     }
-    let mut ran: Vec<Ran> = Vec::new();
+    let mut ran: Vec<Attempt> = Vec::new();
     let mut cut = 0usize;
     let at_boot = match guest.checkpoint("modrig: boot ready for cells", 0)? {
         Ok(checkpoint) => checkpoint,
         Err(end) => {
             // The guest died before any cell ran: that is the first cell's verdict.
             let outcome = ProgramOutcome { end, events: vec![], host_load: None, wall: std::time::Duration::ZERO };
-            ran.push(Ran { outcome, from: 0 });
+            ran.push(Attempt { cell: 0, dir: first.dir.clone(), outcome, from: 0 });
             Checkpoint { console_end: 0, modules: None }
         }
     };
-    for (position, cell) in cells.iter().enumerate() {
-        if !guest.alive() {
-            break;
-        }
+    let mut position = 0;
+    let mut spoiled_attempts = 0u32;
+    while position < cells.len() && guest.alive() {
+        let cell = &cells[position];
         let events_log = cell.dir.join("events.jsonl");
         let outcome = guest.run_program(cell.plan.program(), cell.plan.deadlines(accel), Some(&events_log))?;
         let done = outcome.end == RunEnd::Done;
-        ran.push(Ran { outcome, from: cut });
-        if !done || position + 1 == cells.len() {
+        let other_load = outcome.host_load.map(|h| h.other_cores);
+        ran.push(Attempt { cell: position, dir: cell.dir.clone(), outcome, from: cut });
+        if !done {
             break;
         }
         let Ok(checkpoint) = guest.checkpoint(&format!("modrig: cell {} ends", cell.label), cut)? else { break };
         let (tail, _) = guest.console_since(cut);
         let part = &tail[..(checkpoint.console_end - cut).min(tail.len())];
-        let last = ran.last().context("a cell just ran")?;
+        let attempt = ran.last_mut().context("a cell just ran")?;
         let mut events = vec![guest.ready_event().clone()];
-        events.extend(last.outcome.events.iter().cloned());
+        events.extend(attempt.outcome.events.iter().cloned());
         let (broken, _) = cell.plan.evaluate(&events);
         let clean = broken.is_empty() && classify::classify(part).is_empty();
         cut = checkpoint.console_end;
         if !clean || checkpoint.modules != at_boot.modules {
             break;
         }
+        let spoiled = matches!((cell.max_host_load, other_load), (Some(max), Some(other)) if other > max);
+        if spoiled && spoiled_attempts < NOISY_RETRIES {
+            spoiled_attempts += 1;
+            let aside = noisy_dir(&cell.dir, spoiled_attempts);
+            let _ = std::fs::remove_dir_all(&aside);
+            std::fs::create_dir_all(&aside).with_context(|| format!("cannot create {}", aside.display()))?;
+            std::fs::rename(&events_log, aside.join("events.jsonl"))
+                .with_context(|| format!("cannot move {} aside", events_log.display()))?;
+            attempt.dir = aside;
+            continue; // the same cell again
+        }
+        position += 1;
+        spoiled_attempts = 0;
     }
     let boot_to_ready = guest.boot_to_ready();
     let ready = guest.ready_event().clone();
     let finished = guest.finish();
 
-    let mut records = Vec::new();
-    for (position, (cell, this)) in cells.iter().zip(&ran).enumerate() {
-        let to = ran.get(position + 1).map_or(finished.console.len(), |next| next.from);
-        let console = finished.console.get(this.from..to).unwrap_or_default();
+    let mut runs: Vec<BootCellRun> = Vec::new();
+    for (index, attempt) in ran.iter().enumerate() {
+        let to = ran.get(index + 1).map_or(finished.console.len(), |next| next.from);
+        let console = finished.console.get(attempt.from..to).unwrap_or_default();
         let mut events = vec![ready.clone()];
-        events.extend(this.outcome.events.iter().cloned());
-        let first_in_boot = position == 0;
+        events.extend(attempt.outcome.events.iter().cloned());
+        let first_in_boot = index == 0;
         let facts = CellFacts {
-            end: this.outcome.end.clone(),
+            end: attempt.outcome.end.clone(),
             events: &events,
             console,
-            console_log: cell.dir.join("console.log"),
-            events_log: cell.dir.join("events.jsonl"),
+            console_log: attempt.dir.join("console.log"),
+            events_log: attempt.dir.join("events.jsonl"),
             boot_to_ready: first_in_boot.then_some(boot_to_ready),
             boot_to_init: if first_in_boot { finished.boot_to_init } else { None },
-            wall: if first_in_boot { boot_to_ready + this.outcome.wall } else { this.outcome.wall },
-            host_load: this.outcome.host_load,
-            boot: boot_ref(position),
+            wall: if first_in_boot { boot_to_ready + attempt.outcome.wall } else { attempt.outcome.wall },
+            host_load: attempt.outcome.host_load,
+            boot: boot_ref(index),
         };
         std::fs::write(&facts.console_log, console)
             .with_context(|| format!("cannot write {}", facts.console_log.display()))?;
-        records.push(write_cell(prepared, cell, facts)?);
+        let record = write_cell(prepared, cells[attempt.cell].plan, &attempt.dir, facts)?;
+        let spoiled_before = ran[..index].iter().filter(|a| a.cell == attempt.cell).count();
+        if attempt.dir == cells[attempt.cell].dir {
+            let spoiled = ran[index - spoiled_before..index]
+                .iter()
+                .map(|a| a.outcome.host_load.map_or(0.0, |h| h.other_cores))
+                .collect();
+            runs.push(BootCellRun { record, spoiled });
+        }
     }
-    Ok(records)
+    Ok(runs)
 }
 
-fn write_cell(prepared: &Prepared, cell: &BootCell<'_>, facts: CellFacts<'_>) -> Result<RunRecord> {
+/// Where the N-th spoiled attempt of the cell in `dir` is kept.
+pub fn noisy_dir(dir: &Path, attempt: u32) -> PathBuf {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    dir.with_file_name(format!("{name}.noisy-{attempt}"))
+}
+
+fn write_cell(prepared: &Prepared, plan: &Plan, dir: &Path, facts: CellFacts<'_>) -> Result<RunRecord> {
     if !facts.console_log.exists() {
         std::fs::write(&facts.console_log, facts.console)
             .with_context(|| format!("cannot write {}", facts.console_log.display()))?;
@@ -555,8 +609,8 @@ fn write_cell(prepared: &Prepared, cell: &BootCell<'_>, facts: CellFacts<'_>) ->
         let lines: Vec<String> = facts.events.iter().filter_map(|e| serde_json::to_string(e).ok()).collect();
         std::fs::write(&facts.events_log, lines.iter().map(|l| format!("{l}\n")).collect::<String>())?;
     }
-    let record = record_for(prepared, cell.plan, facts);
-    write_atomic(&cell.dir.join("verdict.json"), &serde_json::to_vec_pretty(&record)?)?;
+    let record = record_for(prepared, plan, facts);
+    write_atomic(&dir.join("verdict.json"), &serde_json::to_vec_pretty(&record)?)?;
     Ok(record)
 }
 

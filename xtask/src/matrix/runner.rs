@@ -336,10 +336,6 @@ pub struct Timing {
     pub cells_run: usize,
 }
 
-/// How often a timing cell the host spoiled is run again before its noise
-/// is left to the diff (which then leaves the boot out).
-const NOISY_RETRIES: u32 = 2;
-
 /// Runs the cells without a verdict, boot by boot (see [`plan::boots`]):
 /// correctness boots in parallel first, then timing boots one by one.
 fn run_cells(setup: &Setup, cells: &[Cell], run_dir: &Path) -> Result<CellTimes> {
@@ -386,100 +382,81 @@ fn run_cells(setup: &Setup, cells: &[Cell], run_dir: &Path) -> Result<CellTimes>
 /// Runs the cells of one planned boot until each has a verdict, and
 /// returns the time spent booting. A boot that ended before its last cell
 /// (a cell failed, or left the kernel changed) goes on in a fresh boot with
-/// the cells it did not reach. A passing timing cell that other processes
-/// on the host spoiled runs again in a fresh boot, twice at most, its
-/// spoiled attempt kept beside it as evidence; a cell that did not pass is
-/// never retried, since that could hide a kernel failure behind a retry.
+/// the cells it did not reach.
 fn run_boot_cells(setup: &Setup, run_dir: &Path, cells: &[Cell], progress: &Progress) -> Result<Duration> {
     let mut booting = Duration::ZERO;
-    // (position in the planned boot, cell, noisy attempts so far)
-    let mut queue: Vec<(usize, &Cell, u32)> = cells.iter().enumerate().map(|(i, c)| (i, c, 0)).collect();
+    let mut queue: Vec<&Cell> = cells.iter().collect();
     while !queue.is_empty() {
-        queue.sort_by_key(|(position, ..)| *position);
-        let batch = std::mem::take(&mut queue);
-        for (_, cell, _) in &batch {
+        for cell in &queue {
             progress.started(&cell.key);
         }
-        let keys: Vec<&CellKey> = batch.iter().map(|(_, c, _)| &c.key).collect();
-        let records = run_boot(setup, run_dir, &keys)?;
-        for ((position, cell, attempt), record) in batch.iter().zip(&records) {
-            if let Some(ms) = record.boot_to_ready_ms {
+        let runs = run_boot(setup, run_dir, &queue)?;
+        for (cell, run) in queue.iter().zip(&runs) {
+            if let Some(ms) = run.record.boot_to_ready_ms {
                 booting += Duration::from_secs_f64(ms / 1e3);
             }
-            progress.finished(&cell.key, record.verdict, Duration::from_secs_f64(record.wall_ms / 1e3));
-            let noisy = record.host_load.map(|h| h.other_cores).filter(|&other| other > setup.max_host_load);
-            match noisy {
-                Some(other) if cell.timing && record.verdict == Verdict::Pass && *attempt < NOISY_RETRIES => {
-                    let dir = results::cell_dir(run_dir, &cell.key);
-                    let kept = dir.with_file_name(format!(
-                        "{}.noisy-{}",
-                        dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-                        attempt + 1
-                    ));
-                    let _ = std::fs::remove_dir_all(&kept);
-                    std::fs::rename(&dir, &kept).with_context(|| format!("cannot move {} aside", dir.display()))?;
-                    // The moved record names its own files, not the next attempt's.
-                    let mut moved = record.clone();
-                    moved.console_log = kept.join("console.log");
-                    moved.events_log = kept.join("events.jsonl");
-                    fsutil::write_atomic(&kept.join("verdict.json"), &serde_json::to_vec_pretty(&moved)?)?;
-                    progress.retry(format!(
-                        "noisy {} (other processes used {other:.2} host cores): running it again",
-                        cell.key.rel_dir()
-                    ));
-                    queue.push((*position, cell, attempt + 1));
-                }
-                _ => {}
+            for other in &run.spoiled {
+                progress.note(format!(
+                    "noisy {} (other processes used {other:.2} host cores): ran it again",
+                    cell.key.rel_dir()
+                ));
             }
+            progress.finished(&cell.key, run.record.verdict, Duration::from_secs_f64(run.record.wall_ms / 1e3));
         }
         // The cells this boot did not reach go on in the next one.
-        for &(position, cell, attempt) in &batch[records.len()..] {
+        let rest = queue.split_off(runs.len());
+        for cell in &rest {
             progress.requeued(&cell.key);
-            queue.push((position, cell, attempt));
         }
+        queue = rest;
     }
     Ok(booting)
 }
 
-/// Runs `keys` (cells of one planned boot) in one boot, and returns the
-/// records of those that ran, in order, at least one. A failure of the rig
-/// becomes the INFRA verdict of every cell of the boot without one: one
-/// broken boot never loses the other cells' results.
-fn run_boot(setup: &Setup, run_dir: &Path, keys: &[&CellKey]) -> Result<Vec<RunRecord>> {
-    let first = keys.first().context("an empty boot")?;
+/// Runs `cells` (of one planned boot) in one boot, and returns what became
+/// of those that ran, in order, at least one. A failure of the rig becomes
+/// the INFRA verdict of every cell of the boot without one: one broken boot
+/// never loses the other cells' results.
+fn run_boot(setup: &Setup, run_dir: &Path, cells: &[&Cell]) -> Result<Vec<run::BootCellRun>> {
+    let first = &cells.first().context("an empty boot")?.key;
     let prepared = setup.prepared.iter().find(|p| p.kernel.variant == first.variant).context("unprepared variant")?;
     let mut guest = prepared.clone();
     guest.vcpus = first.vcpus;
-    let mut cells = Vec::new();
-    for key in keys {
-        let dir = results::cell_dir(run_dir, key);
+    let mut boot_cells = Vec::new();
+    for cell in cells {
+        let dir = results::cell_dir(run_dir, &cell.key);
         // Leftovers of an interrupted attempt: the cell starts over.
         if dir.exists() {
             std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
         }
-        let (_, plan) = setup.plans.iter().find(|(p, _)| p.name == key.scenario).context("unplanned scenario")?;
-        cells.push(run::BootCell { plan, dir, label: key.rel_dir() });
+        let (_, plan) = setup.plans.iter().find(|(p, _)| p.name == cell.key.scenario).context("unplanned scenario")?;
+        boot_cells.push(run::BootCell {
+            plan,
+            dir,
+            label: cell.key.rel_dir(),
+            max_host_load: cell.timing.then_some(setup.max_host_load),
+        });
     }
     let boot_dir = results::new_boot_dir(run_dir, &format!("{}-{}cpu-r{}", first.variant, first.vcpus, first.rep))?;
-    match run::run_in_one_boot(&guest, &cells, &boot_dir) {
-        Ok(records) => Ok(records),
+    match run::run_in_one_boot(&guest, &boot_cells, &boot_dir) {
+        Ok(runs) => Ok(runs),
         Err(error) => {
             let message = format!("{error:#}");
-            let mut records = Vec::new();
-            for (key, cell) in keys.iter().zip(&cells) {
-                let verdict = cell.dir.join("verdict.json");
+            let mut runs = Vec::new();
+            for (cell, boot_cell) in cells.iter().zip(&boot_cells) {
+                let verdict = boot_cell.dir.join("verdict.json");
                 let record = match std::fs::read(&verdict).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
                     Some(record) => record,
                     None => {
-                        std::fs::create_dir_all(&cell.dir)?;
-                        let record = infra_record(&guest, key, &cell.dir, &message);
+                        std::fs::create_dir_all(&boot_cell.dir)?;
+                        let record = infra_record(&guest, &cell.key, &boot_cell.dir, &message);
                         fsutil::write_atomic(&verdict, &serde_json::to_vec_pretty(&record)?)?;
                         record
                     }
                 };
-                records.push(record);
+                runs.push(run::BootCellRun { record, spoiled: vec![] });
             }
-            Ok(records)
+            Ok(runs)
         }
     }
 }
@@ -616,10 +593,8 @@ impl Progress {
         state.running.retain(|r| *r != name);
     }
 
-    /// The cell just reported finished runs again: it is not done.
-    fn retry(&self, text: String) {
-        let mut state = self.lock();
-        state.done = state.done.saturating_sub(1);
+    fn note(&self, text: String) {
+        let state = self.lock();
         self.line(&state, text);
     }
 
