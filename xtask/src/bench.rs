@@ -16,7 +16,7 @@ use xshell::{cmd, Shell};
 
 use crate::kernel::build::{self, BuildEnv, BuiltKernel};
 use crate::kernel::events::{BuildEvent, Reporter, TerminalReporter};
-use crate::matrix::Variant;
+use crate::variant::Variant;
 use crate::{doctor, matrix, project};
 
 #[derive(Debug, Subcommand)]
@@ -312,7 +312,7 @@ pub fn median(values: &[f64]) -> f64 {
 /// same cache (warm), and prints where the time went from each run's
 /// `timing.json`.
 fn bench_matrix(args: &BenchMatrixArgs) -> Result<()> {
-    use crate::matrix::runner::{Timing, TIMING};
+    use crate::matrix_run::{Timing, TIMING};
     let cache = match &args.cache_dir {
         Some(dir) => project::absolute(dir)?,
         None => project::root().join("target/bench-matrix-cache"),
@@ -346,7 +346,7 @@ fn bench_matrix(args: &BenchMatrixArgs) -> Result<()> {
             .with_context(|| format!("cannot read {}", run.join(TIMING).display()))?;
         rows.push((what.to_string(), wall, timing, status.code().unwrap_or(-1)));
     }
-    println!("bench matrix ({}; {} host cores)", args.matrix.display(), crate::matrix::runner::host_cores());
+    println!("bench matrix ({}; {} host cores)", args.matrix.display(), crate::matrix_run::host_cores());
     println!(
         "{:<6} {:>9} {:>20} {:>20} {:>20} {:>6} {:>5}",
         "run", "wall", "build", "boot", "scenarios", "cells", "exit"

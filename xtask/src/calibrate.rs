@@ -16,8 +16,8 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::calibration::{self, Calibration};
-use crate::matrix::runner::{self, Job};
 use crate::matrix::{self, Matrix};
+use crate::matrix_run::{self as runner, Job};
 use crate::run::HostArgs;
 use crate::{fsutil, project, results};
 

@@ -238,9 +238,9 @@ mod tests {
     use crate::diff::CellKey;
     use crate::guest::accel::AccelDecision;
     use crate::guest::qemu::Accel;
-    use crate::guest::verdict::{RunEnd, Verdict};
-    use crate::run::RunRecord;
+    use crate::record::RunRecord;
     use crate::scenario::compile::Metrics;
+    use crate::verdict::{RunEnd, Verdict};
 
     fn cell(variant: &str, rep: u32, center_ms: f64) -> CellResult {
         let stall: Vec<u64> = (0..20).map(|i| ((center_ms * (0.9 + 0.01 * i as f64)) * 1e6) as u64).collect();

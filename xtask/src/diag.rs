@@ -20,6 +20,18 @@ impl Located {
     pub fn new(file: &Path, (line, col): (usize, usize), message: impl Into<String>) -> Located {
         Located { file: file.to_path_buf(), line, col, message: message.into() }
     }
+
+    /// A serde error as `file:line:col: message`, without serde's own
+    /// "at line N column M" suffix since the position leads the line.
+    pub fn from_serde(file: &Path, error: &serde_yaml::Error) -> Located {
+        let text = error.to_string();
+        let message = match text.rfind(" at line ") {
+            Some(cut) => text[..cut].to_string(),
+            None => text,
+        };
+        let pos = error.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+        Located::new(file, pos, message)
+    }
 }
 
 impl fmt::Display for Located {

@@ -18,10 +18,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::classify::EventClass;
-use crate::guest::verdict::Verdict;
-use crate::run::RunRecord;
+use crate::record::RunRecord;
 use crate::scenario::compile::Metrics;
 use crate::stats::{self, Change, Thresholds};
+use crate::verdict::Verdict;
 
 pub const SUMMARY_SCHEMA: u32 = 2;
 

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use xshell::Shell;
 
-use xtask::guest::verdict::Verdict;
-use xtask::{bench, bisect, calibrate, ci, compare, doctor, kernel, matrix, project, run, shell, validate};
+use xtask::verdict::Verdict;
+use xtask::{bench, bisect, calibrate, ci, compare, doctor, kernel, matrix_run, project, run, shell, validate};
 
 /// modrig: build baseline and patched kernels, boot them under QEMU, race
 /// module load/unload against refcount traffic, and diff what changed.
@@ -27,7 +27,7 @@ enum Command {
     /// Run one scenario on one variant in a QEMU guest; exit code = verdict
     Run(run::RunArgs),
     /// Run the whole matrix (variants x scenarios x vCPUs x repetitions), diff and report
-    Matrix(matrix::runner::MatrixArgs),
+    Matrix(matrix_run::MatrixArgs),
     /// Check scenario files (and the matrix file) for errors, without booting anything
     Validate(validate::ValidateArgs),
     /// Compare one kernel with itself (A/A): between-boot spread, false alarms, smallest detectable change

@@ -105,7 +105,7 @@ pub fn broken_expectations(builtin: &Builtin, events: &[Event]) -> Vec<String> {
         .collect();
     for (step, expect) in &builtin.expectations {
         let Some(result) = events.iter().find(|e| e.step == Some(*step)) else { continue };
-        let what = crate::guest::runner::describe_step(modrig_proto::step_at(&builtin.program.steps, *step));
+        let what = modrig_proto::describe_step(modrig_proto::step_at(&builtin.program.steps, *step));
         let got = match (&result.kind, expect) {
             (EventKind::Syscall { errno: None, .. }, Expect::Ok) => None,
             (EventKind::Syscall { errno: Some(e), .. }, Expect::Errno(want)) if e == want => None,

@@ -24,7 +24,7 @@ use crate::diff::{CellKey, CellResult, DiffConfig};
 use crate::fsutil::write_atomic;
 use crate::guest::accel::AccelDecision;
 use crate::matrix::plan::Shard;
-use crate::run::RunRecord;
+use crate::record::RunRecord;
 use crate::timefmt;
 
 pub const MANIFEST_SCHEMA: u32 = 1;

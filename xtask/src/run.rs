@@ -7,22 +7,22 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
 use crate::classify::EventClass;
-use crate::classify::{self, KernelEvent};
+use crate::classify;
 use crate::fsutil::write_atomic;
 use crate::guest::accel::{self, AccelChoice, AccelDecision};
 use crate::guest::qemu::Accel;
 use crate::guest::runner::{self, BootSpec, Booted, Checkpoint, Deadlines, Guest, ProgramOutcome, RunOutcome, RunSpec};
-use crate::guest::verdict::{self, Judgement, RunEnd, Verdict};
 use crate::guest::{image, reaper};
 use crate::kernel;
 use crate::kernel::build::BuiltKernel;
 use crate::programs::{self, Builtin};
+use crate::record::{BootRef, RunRecord};
 use crate::scenario::compile::{self, Compiled, Metrics};
 use crate::scenario::{self, Scenario};
+use crate::verdict::{self, Judgement, RunEnd};
 use crate::{doctor, errno, project, timefmt};
 use modrig_proto::Program;
 
@@ -263,47 +263,6 @@ fn declared_only(metrics: Metrics, declared: &[scenario::Metric]) -> Metrics {
         },
         refcount_ops_per_sec: if asked(Metric::RefcountOps) { metrics.refcount_ops_per_sec } else { vec![] },
     }
-}
-
-/// `verdict.json` of a run directory.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunRecord {
-    pub schema: u32,
-    pub verdict: Verdict,
-    pub reasons: Vec<String>,
-    pub scenario: String,
-    pub variant: String,
-    pub kernel_key: String,
-    pub kernel_release: String,
-    pub vcpus: u32,
-    pub accel: AccelDecision,
-    pub end: RunEnd,
-    pub boot_to_init_ms: Option<f64>,
-    pub boot_to_ready_ms: Option<f64>,
-    pub wall_ms: f64,
-    pub kernel_events: Vec<KernelEvent>,
-    /// What a scenario measured (built-in programs measure nothing).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub metrics: Option<Metrics>,
-    pub console_log: PathBuf,
-    pub events_log: PathBuf,
-    /// Other processes' CPU use on the host while the scenario ran, in host
-    /// cores (absent when it could not be measured, and in older records).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_load: Option<crate::guest::hostload::HostLoad>,
-    /// The boot this cell shared with others (absent when it had a boot of
-    /// its own, and in older records).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub boot: Option<BootRef>,
-}
-
-/// Where a cell sat in a boot that several cells shared.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BootRef {
-    /// The whole boot's console (the cell's own `console_log` is its part).
-    pub console_log: PathBuf,
-    /// 0 for the boot's first cell, which also paid for the boot.
-    pub position: u32,
 }
 
 impl RunArgs {
@@ -642,7 +601,7 @@ fn print_summary(record: &RunRecord, plan: &Plan) {
                 (event.step, &event.kind)
             {
                 let result = errno.map(errno::name).unwrap_or_else(|| "ok".into());
-                let what = runner::describe_step(modrig_proto::step_at(&plan.program().steps, step));
+                let what = modrig_proto::describe_step(modrig_proto::step_at(&plan.program().steps, step));
                 println!("  step {step}: {what}: {name}({target}) = {result} in {:.3} ms", *duration_ns as f64 / 1e6);
             }
         }
@@ -654,7 +613,7 @@ fn print_summary(record: &RunRecord, plan: &Plan) {
                 println!(
                     "  {name} latency: n={} median {:.3} ms, max {:.3} ms",
                     ms.len(),
-                    crate::bench::median(&ms),
+                    crate::stats::median(&ms).unwrap_or(f64::NAN),
                     ms.iter().cloned().fold(0.0, f64::max)
                 );
             }
@@ -671,7 +630,7 @@ fn print_summary(record: &RunRecord, plan: &Plan) {
                 println!(
                     "  {name}: n={} median {:.3} ms, p90 {p90:.3} ms, max {:.3} ms",
                     ms.len(),
-                    crate::bench::median(&ms),
+                    crate::stats::median(&ms).unwrap_or(f64::NAN),
                     sorted[sorted.len() - 1]
                 );
             }

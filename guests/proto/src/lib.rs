@@ -94,6 +94,25 @@ pub fn count_steps(steps: &[Step]) -> usize {
         .sum()
 }
 
+/// A step in a few words, for deadline messages and summaries (`None`:
+/// past the last step).
+pub fn describe_step(step: Option<&Step>) -> String {
+    match step {
+        None => "after the last step".to_string(),
+        Some(Step::Load { path, .. }) => format!("load {path}"),
+        Some(Step::Unload { name, .. }) => format!("unload {name}"),
+        Some(Step::Sleep { ms }) => format!("sleep {ms} ms"),
+        Some(Step::ReadFile { path }) => format!("read {path}"),
+        Some(Step::WriteFile { path, .. }) => format!("write {path}"),
+        Some(Step::Shell { command }) => format!("shell `{command}`"),
+        Some(Step::Parallel { branches }) => format!("{} parallel branches", branches.len()),
+        Some(Step::Loop { count: Some(n), .. }) => format!("loop of {n}"),
+        Some(Step::Loop { duration_ms, .. }) => format!("loop for {} ms", duration_ms.unwrap_or(0)),
+        Some(Step::Open { path, .. }) => format!("open {path}"),
+        Some(Step::Close { handle }) => format!("close {handle}"),
+    }
+}
+
 /// The step with pre-order index `index` (the numbering of [`Event::step`]).
 pub fn step_at(steps: &[Step], mut index: usize) -> Option<&Step> {
     for step in steps {

@@ -23,10 +23,10 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::guest::reaper;
-use crate::guest::verdict::Verdict;
 use crate::kernel::build::BuildEnv;
 use crate::kernel::events::TerminalReporter;
 use crate::run::{HostArgs, Plan};
+use crate::verdict::Verdict;
 use crate::{doctor, fsutil, project, results};
 use git::State;
 use step::{Mark, StepContext, StepRecord};

@@ -8,10 +8,10 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use xshell::Shell;
 
-use crate::guest::verdict::Verdict;
 use crate::kernel::build::{self, BuildEnv};
-use crate::matrix::{Source, Variant};
 use crate::run::{self, HostArgs, Plan};
+use crate::variant::{Source, Variant};
+use crate::verdict::Verdict;
 
 /// What a step tells `git bisect`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,11 +8,11 @@ use super::*;
 use crate::diff::{CellKey, DiffConfig};
 use crate::guest::accel::AccelDecision;
 use crate::guest::qemu::Accel;
-use crate::guest::verdict::{RunEnd, Verdict};
 use crate::matrix::plan::Shard;
+use crate::record::RunRecord;
 use crate::results::{FileHash, HostRecord, Inputs, Manifest, VariantInputs};
-use crate::run::RunRecord;
 use crate::scenario::compile::Metrics;
+use crate::verdict::{RunEnd, Verdict};
 
 fn inputs() -> Inputs {
     let variant = |name: &str| VariantInputs {

@@ -2,7 +2,7 @@ use super::*;
 use crate::classify::KernelEvent;
 use crate::guest::accel::AccelDecision;
 use crate::guest::qemu::Accel;
-use crate::guest::verdict::RunEnd;
+use crate::verdict::RunEnd;
 
 fn cell(variant: &str, scenario: &str, vcpus: u32, verdict: Verdict, stall_ms: &[f64]) -> CellResult {
     let metrics =

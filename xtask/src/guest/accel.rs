@@ -19,12 +19,7 @@ pub enum AccelChoice {
     Tcg,
 }
 
-/// The accelerator a run uses and how it was chosen (recorded in results).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccelDecision {
-    pub accel: Accel,
-    pub how: String,
-}
+pub use crate::record::AccelDecision;
 
 /// How long a KVM guest may take to reach the agent before KVM is declared
 /// unusable: with working KVM it takes well under a second.

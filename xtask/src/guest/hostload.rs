@@ -19,20 +19,8 @@
 
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
 
-/// Host CPU use over one measured window.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct HostLoad {
-    /// Host cores that processes other than this guest's QEMU and the rig
-    /// kept busy, on average over the window (0.0 = an idle host; on a
-    /// 2-core host, 1.0 = one core's worth of competition).
-    pub other_cores: f64,
-    /// How long the window was, in seconds.
-    pub window_s: f64,
-    /// Host cores this guest's QEMU used over the window (all its threads).
-    pub qemu_cores: f64,
-}
+pub use crate::record::HostLoad;
 
 /// The host's busy time in clock ticks (USER_HZ) from the text of
 /// `/proc/stat`: user + nice + system + irq + softirq + steal of the

@@ -1,5 +1,5 @@
 //! Guests: the image that boots, QEMU under rexpect, the agent's channel,
-//! and the verdict on what the kernel did.
+//! the host's load while they run. (What a run's end means is `verdict`.)
 
 pub mod accel;
 pub mod channel;
@@ -10,4 +10,3 @@ pub mod initramfs;
 pub mod qemu;
 pub mod reaper;
 pub mod runner;
-pub mod verdict;

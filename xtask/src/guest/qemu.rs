@@ -5,24 +5,8 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 
-/// How the guest's CPUs are run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Accel {
-    Kvm,
-    Tcg,
-}
-
-impl Accel {
-    pub fn name(self) -> &'static str {
-        match self {
-            Accel::Kvm => "kvm",
-            Accel::Tcg => "tcg",
-        }
-    }
-}
+pub use crate::record::Accel;
 
 /// Everything that decides a guest's QEMU command line.
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ use super::channel::{Channel, Listener, Received};
 use super::console::Console;
 use super::hostload::{HostLoad, HostLoadSampler};
 use super::qemu::{self, Accel, Detectors, GuestSpec};
-use super::verdict::RunEnd;
+use crate::verdict::RunEnd;
 
 /// How long the rig waits before it calls a guest hung.
 #[derive(Debug, Clone, Copy)]
@@ -495,7 +495,7 @@ impl Guest {
             if now >= step_started + deadlines.step {
                 let what = format!(
                     "step {current_step} ({}) did not finish: no agent event for {} s",
-                    describe_step(modrig_proto::step_at(&program.steps, current_step)),
+                    modrig_proto::describe_step(modrig_proto::step_at(&program.steps, current_step)),
                     deadlines.step.as_secs()
                 );
                 return Ok((RunEnd::Deadline { what }, false));
@@ -535,23 +535,6 @@ fn write_event(log: &mut File, event: &Event) -> Result<()> {
 fn write_events(path: &Path, events: &[Event]) -> Result<()> {
     let mut log = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     events.iter().try_for_each(|event| write_event(&mut log, event))
-}
-
-pub fn describe_step(step: Option<&Step>) -> String {
-    match step {
-        None => "after the last step".to_string(),
-        Some(Step::Load { path, .. }) => format!("load {path}"),
-        Some(Step::Unload { name, .. }) => format!("unload {name}"),
-        Some(Step::Sleep { ms }) => format!("sleep {ms} ms"),
-        Some(Step::ReadFile { path }) => format!("read {path}"),
-        Some(Step::WriteFile { path, .. }) => format!("write {path}"),
-        Some(Step::Shell { command }) => format!("shell `{command}`"),
-        Some(Step::Parallel { branches }) => format!("{} parallel branches", branches.len()),
-        Some(Step::Loop { count: Some(n), .. }) => format!("loop of {n}"),
-        Some(Step::Loop { duration_ms, .. }) => format!("loop for {} ms", duration_ms.unwrap_or(0)),
-        Some(Step::Open { path, .. }) => format!("open {path}"),
-        Some(Step::Close { handle }) => format!("close {handle}"),
-    }
 }
 
 /// The argv as a copy-pasteable shell line (for the qemu.argv file only).

@@ -24,8 +24,8 @@ use xshell::{cmd, Shell};
 use super::events::{BuildEvent, Reporter};
 use super::{cache, kconfig, patches, runlog, source};
 use crate::fsutil::write_atomic;
-use crate::matrix::Variant;
 use crate::project;
+use crate::variant::Variant;
 
 /// What `manifest.json` of a built kernel records.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use xshell::Shell;
 
-use crate::matrix::Variant;
+use crate::variant::Variant;
 use crate::{doctor, matrix, project};
 use build::{BuildEnv, BuiltKernel};
 use events::{JsonReporter, Reporter, TerminalReporter};
@@ -100,7 +100,7 @@ fn with_matrix<T>(
     work: impl FnOnce(&BuildEnv<'_>, &[&Variant]) -> Result<T>,
 ) -> Result<T> {
     let selected = matrix.select(names)?;
-    let default_source = selected.iter().any(|v| v.source == matrix::Source::default_tarball());
+    let default_source = selected.iter().any(|v| v.source == crate::variant::Source::default_tarball());
     doctor::ensure_host(sh, doctor::Needs::KernelBuild { default_source }, no_install)?;
     let cache = project::cache_dir(cache_dir)?;
     let terminal;

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use xshell::{cmd, Shell};
 
-use crate::matrix::Source;
+use crate::variant::Source;
 
 const PRISTINE_TAG: &str = "modrig-pristine";
 

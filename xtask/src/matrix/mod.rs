@@ -8,7 +8,6 @@
 //! tests can supply it.
 
 pub mod plan;
-pub mod runner;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +18,7 @@ use crate::diag::{Located, LocatedErrors};
 use crate::diff::{Claim, DiffConfig, ExpectedChange};
 use crate::project;
 use crate::stats::Thresholds;
+pub use crate::variant::{Source, Variant};
 use crate::yaml_loc::YamlIndex;
 
 /// A validated matrix file.
@@ -45,43 +45,6 @@ pub struct Matrix {
 /// vCPU counts a guest may have: enough for the rig's 4-CPU scenarios on
 /// big hosts, few enough that a typo (`vcpus: [40]`) is caught.
 const MAX_VCPUS: u32 = 64;
-
-/// A kernel to build: source + ordered patch series + Kconfig fragments.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Variant {
-    pub name: String,
-    pub description: String,
-    pub source: Source,
-    /// Patch inputs in application order: mbox/patch files, quilt `series`
-    /// files, or directories (see `kernel::patches`).
-    pub patches: Vec<PathBuf>,
-    /// Kconfig fragments, merged in order (later ones win).
-    pub configs: Vec<PathBuf>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Source {
-    /// A tarball with one top-level directory (like Debian's linux-source).
-    Tarball(PathBuf),
-    /// A kernel source directory; it is copied, never built in place.
-    Dir(PathBuf),
-    /// A git repository and a revision (anything `git rev-parse` accepts).
-    Git { repo: PathBuf, rev: String },
-}
-
-impl Source {
-    pub fn default_tarball() -> Source {
-        Source::Tarball(PathBuf::from(project::DEFAULT_TARBALL))
-    }
-
-    pub fn describe(&self) -> String {
-        match self {
-            Source::Tarball(path) => format!("tarball {}", path.display()),
-            Source::Dir(path) => format!("directory {}", path.display()),
-            Source::Git { repo, rev } => format!("git {} at {rev}", repo.display()),
-        }
-    }
-}
 
 impl Matrix {
     pub fn variant(&self, name: &str) -> Option<&Variant> {
@@ -231,7 +194,7 @@ pub fn load(file: &Path) -> anyhow::Result<Matrix> {
 /// Parses and validates matrix text. Every problem found is reported with its
 /// position, not just the first.
 pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, LocatedErrors> {
-    let raw: RawMatrix = serde_yaml::from_str(text).map_err(|e| LocatedErrors(vec![serde_error(file, &e)]))?;
+    let raw: RawMatrix = serde_yaml::from_str(text).map_err(|e| LocatedErrors(vec![Located::from_serde(file, &e)]))?;
     let index = YamlIndex::build(text);
     let mut errors = Vec::new();
     let mut error = |path: &str, message: String| errors.push(Located::new(file, index.value(path), message));
@@ -501,18 +464,6 @@ fn valid_name(name: &str) -> bool {
         && name.len() <= 64
         && !name.starts_with('.')
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
-}
-
-/// Turns a serde error into `file:line:col: message`, dropping serde's own
-/// "at line N column M" suffix since the position leads the line.
-pub fn serde_error(file: &Path, error: &serde_yaml::Error) -> Located {
-    let text = error.to_string();
-    let message = match text.rfind(" at line ") {
-        Some(cut) => text[..cut].to_string(),
-        None => text,
-    };
-    let pos = error.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
-    Located::new(file, pos, message)
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use std::fmt::Write;
 
 use super::{escape, num};
 use crate::diff::{CellSummary, Comparison, Distribution, Finding, Summary};
-use crate::guest::verdict::Verdict;
 use crate::stats::Change;
+use crate::verdict::Verdict;
 
 pub fn render(summary: &Summary) -> String {
     let cells = cells_suite(summary);

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::diff::{CellSummary, Claim, ClaimRow, Comparison, Distribution, Finding, Status, Summary};
-use crate::guest::verdict::Verdict;
 use crate::stats::Change;
+use crate::verdict::Verdict;
 
 mod html;
 mod junit;

@@ -15,9 +15,9 @@ use crate::diff::{self, CellKey, CellResult, Claim, ClaimedChange, DiffConfig, E
 use crate::guest::accel::AccelDecision;
 use crate::guest::hostload::HostLoad;
 use crate::guest::qemu::Accel;
-use crate::guest::verdict::RunEnd;
-use crate::run::RunRecord;
+use crate::record::RunRecord;
 use crate::scenario::compile::Metrics;
+use crate::verdict::RunEnd;
 
 const BASELINE: &str = "upstream";
 const CANDIDATE: &str = "patched";

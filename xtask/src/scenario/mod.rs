@@ -303,7 +303,7 @@ pub struct Known<'a> {
 /// Parses and validates `text`; every problem is reported with its place.
 pub fn parse(file: &Path, text: &str, known: &Known<'_>) -> Result<Scenario, LocatedErrors> {
     let raw: RawScenario =
-        serde_yaml::from_str(text).map_err(|e| LocatedErrors(vec![crate::matrix::serde_error(file, &e)]))?;
+        serde_yaml::from_str(text).map_err(|e| LocatedErrors(vec![Located::from_serde(file, &e)]))?;
     let mut v = Validator { file, index: YamlIndex::build(text), errors: Vec::new(), handles: BTreeSet::new() };
     let scenario = v.scenario(&raw, known);
     if v.errors.is_empty() {

@@ -20,12 +20,13 @@ use xshell::Shell;
 
 use crate::compare;
 use crate::diff::{self, CellKey};
-use crate::guest::verdict::{RunEnd, Verdict};
 use crate::matrix::plan::{self, Cell, PlannedScenario, Shard};
 use crate::matrix::{self, Matrix};
+use crate::record::RunRecord;
 use crate::results::{self, FileHash, HostRecord, Inputs, Manifest, VariantInputs};
-use crate::run::{self, HostArgs, Plan, Prepared, RunRecord};
+use crate::run::{self, HostArgs, Plan, Prepared};
 use crate::scenario::Metric;
+use crate::verdict::{RunEnd, Verdict};
 use crate::{fsutil, project, timefmt};
 
 #[derive(Debug, Args)]

@@ -1,0 +1,203 @@
+//! The house rule, checked: `xtask/src`'s top-level modules sit in layers,
+//! and a module imports only from its own layer or the ones below, with no
+//! circle anywhere. An import that breaks the rule fails this test, so the
+//! import circle the crate once had cannot come back.
+//!
+//! `cargo test -p xtask --test layers -- --nocapture` prints the module
+//! graph (module -> modules it uses), bottom layer first.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The layers, bottom first. A module may use modules of its own layer and
+/// of the layers below it.
+const LAYERS: [(&str, &[&str]); 4] = [
+    // Small utilities and plain data: no I/O beyond a file helper, no clap.
+    ("utilities and plain data", &["diag", "errno", "fsutil", "project", "timefmt", "variant", "yaml_loc"]),
+    // Pure cores: text or data in, data out.
+    (
+        "pure cores",
+        &["calibration", "classify", "diff", "matrix", "programs", "record", "report", "scenario", "stats", "verdict"],
+    ),
+    // I/O shells: the host, kernel builds, guests, one cell, results on disk.
+    ("I/O shells", &["doctor", "guest", "kernel", "results", "run"]),
+    // Commands.
+    ("commands", &["bench", "bisect", "calibrate", "ci", "ci_examples", "compare", "matrix_run", "shell", "validate"]),
+];
+
+fn src_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// The top-level modules of `src` (a `name.rs` file or a `name/` directory).
+fn top_level_modules(src: &Path) -> BTreeSet<String> {
+    let mut modules = BTreeSet::new();
+    for entry in fs::read_dir(src).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            modules.insert(name);
+        } else if let Some(stem) = name.strip_suffix(".rs") {
+            if stem != "main" && stem != "lib" {
+                modules.insert(stem.to_string());
+            }
+        }
+    }
+    modules
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The top-level modules a piece of code names through `crate::` paths,
+/// including the items of `use crate::{a, b::c}` groups.
+fn crate_paths(code: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let ident = |text: &str| -> String {
+        text.trim_start().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect()
+    };
+    let mut rest = code;
+    while let Some(at) = rest.find("crate::") {
+        let before = rest[..at].chars().next_back();
+        rest = &rest[at + "crate::".len()..];
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue; // e.g. `xcrate::`
+        }
+        if let Some(group) = rest.strip_prefix('{') {
+            // The items of the group: split at its top-level commas only
+            // (`{a, b::{c, d}, e}` names a, b and e).
+            let mut depth = 0;
+            let mut item_start = 0;
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => {
+                        found.insert(ident(&group[item_start..i]));
+                        break;
+                    }
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        found.insert(ident(&group[item_start..i]));
+                        item_start = i + 1;
+                    }
+                    _ => {}
+                }
+            }
+            found.remove("");
+        } else {
+            found.insert(ident(rest));
+        }
+    }
+    found
+}
+
+/// Module -> the other top-level modules its non-test code uses.
+fn import_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let modules = top_level_modules(src);
+    let mut graph: BTreeMap<String, BTreeSet<String>> = modules.iter().map(|m| (m.clone(), BTreeSet::new())).collect();
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    for file in files {
+        let rel = file.strip_prefix(src).unwrap();
+        let first = rel.components().next().unwrap().as_os_str().to_string_lossy().into_owned();
+        let module = first.strip_suffix(".rs").unwrap_or(&first).to_string();
+        if !modules.contains(&module) || file.file_name().is_some_and(|n| n == "tests.rs") {
+            continue;
+        }
+        let text = fs::read_to_string(&file).unwrap();
+        // Test code may reach anywhere; the rule is about the product.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for used in crate_paths(code) {
+            if used != module && modules.contains(&used) {
+                graph.get_mut(&module).unwrap().insert(used);
+            }
+        }
+    }
+    graph
+}
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|(_, members)| members.contains(&module))
+}
+
+/// A circle through `start`, if there is one (depth-first search).
+fn circle_from(graph: &BTreeMap<String, BTreeSet<String>>, start: &str) -> Option<Vec<String>> {
+    fn walk(
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        start: &str,
+        at: &str,
+        path: &mut Vec<String>,
+        seen: &mut BTreeSet<String>,
+    ) -> bool {
+        for next in &graph[at] {
+            if next == start {
+                return true;
+            }
+            if seen.insert(next.clone()) {
+                path.push(next.clone());
+                if walk(graph, start, next, path, seen) {
+                    return true;
+                }
+                path.pop();
+            }
+        }
+        false
+    }
+    let mut path = vec![start.to_string()];
+    walk(graph, start, start, &mut path, &mut BTreeSet::new()).then(|| {
+        path.push(start.to_string());
+        path
+    })
+}
+
+#[test]
+fn crate_paths_are_read_from_use_lines_and_inline_paths() {
+    let code = "use crate::diag::Located;\nuse crate::{doctor, matrix::plan::{self, Cell}, project};\nlet x = crate::stats::median(&v);\nuse xcrate::nope;";
+    let found: Vec<String> = crate_paths(code).into_iter().collect();
+    assert_eq!(found, ["diag", "doctor", "matrix", "project", "stats"]);
+}
+
+#[test]
+fn every_module_has_a_layer_and_imports_only_downwards_without_circles() {
+    let graph = import_graph(&src_dir());
+    for (index, (name, members)) in LAYERS.iter().enumerate() {
+        println!("layer {} ({name}):", index + 1);
+        for module in members.iter().filter(|m| graph.contains_key(**m)) {
+            let uses: Vec<&str> = graph[*module].iter().map(String::as_str).collect();
+            println!("  {module} -> {}", if uses.is_empty() { "-".to_string() } else { uses.join(", ") });
+        }
+    }
+    let mut problems = Vec::new();
+    for (module, uses) in &graph {
+        let Some(layer) = layer_of(module) else {
+            problems.push(format!("`{module}` has no layer: add it to LAYERS in {}", file!()));
+            continue;
+        };
+        for used in uses {
+            match layer_of(used) {
+                Some(below) if below <= layer => {}
+                Some(above) => problems.push(format!(
+                    "`{module}` ({}) imports `{used}` from a layer above it ({})",
+                    LAYERS[layer].0, LAYERS[above].0
+                )),
+                None => {}
+            }
+        }
+    }
+    for module in graph.keys() {
+        if let Some(circle) = circle_from(&graph, module) {
+            problems.push(format!("import circle: {}", circle.join(" -> ")));
+            break;
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
