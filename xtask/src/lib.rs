@@ -16,6 +16,7 @@ pub mod doctor;
 pub mod errno;
 pub mod fsutil;
 pub mod guest;
+pub mod hashing;
 pub mod kernel;
 pub mod matrix;
 pub mod matrix_run;

@@ -1,10 +1,12 @@
 //! `cargo xtask matrix`: build every variant, run every cell of the matrix
 //! (or of one shard), then diff and report.
 //!
-//! Cells that measure timing run one at a time with the host to themselves;
-//! correctness cells run first, in parallel on a rayon pool, as many at once
-//! as the host has a core for each of their vCPUs (under TCG a vCPU is a
-//! host thread, and an overcommitted host turns into false RCU stalls).
+//! Cells run in boots that several of them share (see `plan::boots`). Boots
+//! of cells that measure timing run one at a time with the host to
+//! themselves; correctness boots run first, in parallel on a rayon pool, as
+//! many at once as the host has a core for each of their vCPUs (under TCG a
+//! vCPU is a host thread, and an overcommitted host turns into false RCU
+//! stalls).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -22,7 +24,7 @@ use crate::compare;
 use crate::diff::{self, CellKey};
 use crate::matrix::plan::{self, Cell, PlannedScenario, Shard};
 use crate::matrix::{self, Matrix};
-use crate::record::RunRecord;
+use crate::record::{RunRecord, RUN_RECORD_SCHEMA, VERDICT_FILE};
 use crate::results::{self, FileHash, HostRecord, Inputs, Manifest, VariantInputs};
 use crate::run::{self, HostArgs, Plan, Prepared};
 use crate::scenario::Metric;
@@ -344,7 +346,7 @@ fn run_cells(setup: &Setup, cells: &[Cell], run_dir: &Path) -> Result<CellTimes>
     let todo: Vec<Cell> = cells
         .iter()
         .filter(|c| {
-            let done = results::cell_dir(run_dir, &c.key).join("verdict.json").is_file();
+            let done = results::cell_dir(run_dir, &c.key).join(VERDICT_FILE).is_file();
             if done {
                 progress.skipped(&c.key);
             }
@@ -445,7 +447,7 @@ fn run_boot(setup: &Setup, run_dir: &Path, cells: &[&Cell]) -> Result<Vec<run::B
             let message = format!("{error:#}");
             let mut runs = Vec::new();
             for (cell, boot_cell) in cells.iter().zip(&boot_cells) {
-                let verdict = boot_cell.dir.join("verdict.json");
+                let verdict = boot_cell.dir.join(VERDICT_FILE);
                 let record = match std::fs::read(&verdict).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
                     Some(record) => record,
                     None => {
@@ -464,7 +466,7 @@ fn run_boot(setup: &Setup, run_dir: &Path, cells: &[&Cell]) -> Result<Vec<run::B
 
 fn infra_record(guest: &Prepared, key: &CellKey, dir: &Path, message: &str) -> RunRecord {
     RunRecord {
-        schema: 1,
+        schema: RUN_RECORD_SCHEMA,
         verdict: Verdict::Infra,
         reasons: vec![format!("the rig failed: {message}")],
         scenario: key.scenario.clone(),

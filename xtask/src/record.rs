@@ -10,6 +10,12 @@ use crate::classify::KernelEvent;
 use crate::scenario::compile::Metrics;
 use crate::verdict::{RunEnd, Verdict};
 
+/// The file name of a cell's record, in its directory.
+pub const VERDICT_FILE: &str = "verdict.json";
+
+/// The version of [`RunRecord`]'s format (`schema` in every record).
+pub const RUN_RECORD_SCHEMA: u32 = 1;
+
 /// `verdict.json` of a run directory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {

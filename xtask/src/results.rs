@@ -18,13 +18,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::diff::{CellKey, CellResult, DiffConfig};
 use crate::fsutil::write_atomic;
 use crate::guest::accel::AccelDecision;
+use crate::hashing::sha256_hex;
 use crate::matrix::plan::Shard;
-use crate::record::RunRecord;
+use crate::record::{RunRecord, RUN_RECORD_SCHEMA, VERDICT_FILE};
 use crate::timefmt;
 
 pub const MANIFEST_SCHEMA: u32 = 1;
@@ -107,12 +107,8 @@ pub struct FileHash {
 impl FileHash {
     pub fn of(path: &Path) -> Result<FileHash> {
         let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        Ok(FileHash { path: path.to_path_buf(), sha256: hex(&Sha256::digest(&bytes)) })
+        Ok(FileHash { path: path.to_path_buf(), sha256: sha256_hex(&bytes) })
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The rig's identity: crate version plus the git commit of the checkout.
@@ -217,7 +213,7 @@ pub fn read_manifest(run: &Path) -> Result<Manifest> {
 /// is now (runs get moved and merged).
 pub fn read_cell(run: &Path, key: &CellKey) -> Result<Option<CellResult>> {
     let dir = cell_dir(run, key);
-    let path = dir.join("verdict.json");
+    let path = dir.join(VERDICT_FILE);
     let text = match fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -225,6 +221,13 @@ pub fn read_cell(run: &Path, key: &CellKey) -> Result<Option<CellResult>> {
     };
     let mut record: RunRecord =
         serde_json::from_str(&text).with_context(|| format!("{}: not a valid verdict record", path.display()))?;
+    if record.schema != RUN_RECORD_SCHEMA {
+        bail!(
+            "{}: a verdict record of schema {} (this rig reads schema {RUN_RECORD_SCHEMA}); rerun the cell, or read it with the rig that wrote it",
+            path.display(),
+            record.schema
+        );
+    }
     record.console_log = dir.join("console.log");
     record.events_log = dir.join("events.jsonl");
     Ok(Some(CellResult { key: key.clone(), record }))
@@ -278,7 +281,7 @@ pub fn merge(runs: &[PathBuf], results: &Path) -> Result<PathBuf> {
     for (run, m) in runs.iter().zip(&manifests) {
         for key in &m.cells {
             let from = cell_dir(run, key);
-            if from.join("verdict.json").is_file() {
+            if from.join(VERDICT_FILE).is_file() {
                 copy_dir(&from, &cell_dir(&dir, key))?;
             }
             cells.push(key.clone());

@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use xshell::{cmd, Shell};
 
-use crate::classify::EventClass;
 use crate::classify;
+use crate::classify::EventClass;
 use crate::fsutil::write_atomic;
 use crate::guest::accel::{self, AccelChoice, AccelDecision};
 use crate::guest::qemu::Accel;
@@ -19,7 +19,7 @@ use crate::guest::{image, reaper};
 use crate::kernel;
 use crate::kernel::build::BuiltKernel;
 use crate::programs::{self, Builtin};
-use crate::record::{BootRef, RunRecord};
+use crate::record::{BootRef, RunRecord, RUN_RECORD_SCHEMA, VERDICT_FILE};
 use crate::scenario::compile::{self, Compiled, Metrics};
 use crate::scenario::{self, Scenario};
 use crate::verdict::{self, Judgement, RunEnd};
@@ -123,16 +123,19 @@ pub fn guests_for(sh: &Shell, args: &HostArgs, kernels: Vec<BuiltKernel>) -> Res
         let probe_dir = cache.join("accel-probe");
         let program = modrig_proto::Program { steps: vec![] };
         let outcome = runner::run(&RunSpec {
-            bzimage: &first.bzimage,
-            initrd: &first_initrd,
-            accel: Accel::Kvm,
-            vcpus: 1,
-            memory_mib: args.memory,
+            boot: BootSpec {
+                bzimage: &first.bzimage,
+                initrd: &first_initrd,
+                accel: Accel::Kvm,
+                vcpus: 1,
+                memory_mib: args.memory,
+                boot_deadline: accel::PROBE_DEADLINE,
+                cmdline_extra: vec![],
+                out_dir: &probe_dir,
+                sysrq_on_hang: false,
+            },
             program: &program,
-            deadlines: Deadlines { boot: accel::PROBE_DEADLINE, ..Deadlines::for_accel(Accel::Kvm) },
-            cmdline_extra: vec![],
-            out_dir: &probe_dir,
-            sysrq_on_hang: false,
+            deadlines: Deadlines::for_accel(Accel::Kvm),
         })?;
         Ok(outcome.boot_to_ready.is_some())
     })?;
@@ -285,16 +288,9 @@ impl RunArgs {
 /// Runs `plan` on a prepared guest and writes `verdict.json` into `dir`.
 pub fn run_plan(prepared: &Prepared, plan: &Plan, dir: &Path) -> Result<(RunRecord, RunOutcome)> {
     let outcome = runner::run(&RunSpec {
-        bzimage: &prepared.kernel.bzimage,
-        initrd: &prepared.initrd,
-        accel: prepared.accel.accel,
-        vcpus: prepared.vcpus,
-        memory_mib: prepared.memory_mib,
+        boot: boot_spec(prepared, plan.cmdline(), dir),
         program: plan.program(),
         deadlines: plan.deadlines(prepared.accel.accel),
-        cmdline_extra: plan.cmdline(),
-        out_dir: dir,
-        sysrq_on_hang: true,
     })?;
     let record = record_for(
         prepared,
@@ -312,8 +308,25 @@ pub fn run_plan(prepared: &Prepared, plan: &Plan, dir: &Path) -> Result<(RunReco
             boot: None,
         },
     );
-    write_atomic(&dir.join("verdict.json"), &serde_json::to_vec_pretty(&record)?)?;
+    write_atomic(&dir.join(VERDICT_FILE), &serde_json::to_vec_pretty(&record)?)?;
     Ok((record, outcome))
+}
+
+/// How a cell's guest boots: the prepared kernel and image, the extra
+/// kernel command line, console and QEMU argv into `out_dir`, sysrq dumps
+/// when it hangs.
+fn boot_spec<'a>(prepared: &'a Prepared, cmdline_extra: Vec<String>, out_dir: &'a Path) -> BootSpec<'a> {
+    BootSpec {
+        bzimage: &prepared.kernel.bzimage,
+        initrd: &prepared.initrd,
+        accel: prepared.accel.accel,
+        vcpus: prepared.vcpus,
+        memory_mib: prepared.memory_mib,
+        boot_deadline: Deadlines::for_accel(prepared.accel.accel).boot,
+        cmdline_extra,
+        out_dir,
+        sysrq_on_hang: true,
+    }
 }
 
 /// What one cell's record is made of.
@@ -338,7 +351,7 @@ fn record_for(prepared: &Prepared, plan: &Plan, facts: CellFacts<'_>) -> RunReco
     let (broken, metrics) = plan.evaluate(facts.events);
     let Judgement { verdict, reasons } = verdict::judge(&facts.end, &kernel_events, &broken, &plan.allowed());
     RunRecord {
-        schema: 1,
+        schema: RUN_RECORD_SCHEMA,
         verdict,
         reasons,
         scenario: plan.name().to_string(),
@@ -422,17 +435,7 @@ pub fn run_in_one_boot(prepared: &Prepared, cells: &[BootCell<'_>], boot_dir: &P
         std::fs::create_dir_all(&cell.dir).with_context(|| format!("cannot create {}", cell.dir.display()))?;
     }
     let accel = prepared.accel.accel;
-    let spec = BootSpec {
-        bzimage: &prepared.kernel.bzimage,
-        initrd: &prepared.initrd,
-        accel,
-        vcpus: prepared.vcpus,
-        memory_mib: prepared.memory_mib,
-        boot_deadline: Deadlines::for_accel(accel).boot,
-        cmdline_extra: cmdline,
-        out_dir: boot_dir,
-        sysrq_on_hang: true,
-    };
+    let spec = boot_spec(prepared, cmdline, boot_dir);
     let boot_log = boot_dir.join("console.log");
     let boot_ref = |position: usize| Some(BootRef { console_log: boot_log.clone(), position: position as u32 });
     let mut guest = match Guest::boot(&spec)? {
@@ -569,7 +572,7 @@ fn write_cell(prepared: &Prepared, plan: &Plan, dir: &Path, facts: CellFacts<'_>
         std::fs::write(&facts.events_log, lines.iter().map(|l| format!("{l}\n")).collect::<String>())?;
     }
     let record = record_for(prepared, plan, facts);
-    write_atomic(&dir.join("verdict.json"), &serde_json::to_vec_pretty(&record)?)?;
+    write_atomic(&dir.join(VERDICT_FILE), &serde_json::to_vec_pretty(&record)?)?;
     Ok(record)
 }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// of the layers below it.
 const LAYERS: [(&str, &[&str]); 4] = [
     // Small utilities and plain data: no I/O beyond a file helper, no clap.
-    ("utilities and plain data", &["diag", "errno", "fsutil", "project", "timefmt", "variant", "yaml_loc"]),
+    ("utilities and plain data", &["diag", "errno", "fsutil", "hashing", "project", "timefmt", "variant", "yaml_loc"]),
     // Pure cores: text or data in, data out.
     (
         "pure cores",

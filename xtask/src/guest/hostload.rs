@@ -19,7 +19,6 @@
 
 use std::time::Instant;
 
-
 pub use crate::record::HostLoad;
 
 /// The host's busy time in clock ticks (USER_HZ) from the text of

@@ -9,8 +9,8 @@ use xshell::{cmd, Shell};
 use super::initramfs;
 use crate::doctor::is_static_elf;
 use crate::fsutil::write_atomic;
+use crate::hashing::sha256_hex;
 use crate::kernel::build::BuiltKernel;
-use crate::kernel::source::sha256_hex;
 use crate::project;
 
 /// The guest binaries are built for this target with a static C runtime:

@@ -5,7 +5,6 @@
 
 use std::path::Path;
 
-
 pub use crate::record::Accel;
 
 /// Everything that decides a guest's QEMU command line.

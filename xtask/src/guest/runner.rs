@@ -49,20 +49,13 @@ impl Deadlines {
     }
 }
 
+/// One guest that runs one program: how to boot it, what it runs, and how
+/// long each step and the program may take (the boot's own deadline is in
+/// `boot`).
 pub struct RunSpec<'a> {
-    pub bzimage: &'a Path,
-    pub initrd: &'a Path,
-    pub accel: Accel,
-    pub vcpus: u32,
-    pub memory_mib: u32,
+    pub boot: BootSpec<'a>,
     pub program: &'a Program,
     pub deadlines: Deadlines,
-    pub cmdline_extra: Vec<String>,
-    /// Where console.log and events.jsonl go.
-    pub out_dir: &'a Path,
-    /// Ask a hung guest for sysrq w/l/t dumps before killing it (the KVM
-    /// probe skips them: a probe guest that hangs in firmware has no kernel).
-    pub sysrq_on_hang: bool,
 }
 
 pub struct RunOutcome {
@@ -107,22 +100,12 @@ const HOUSEKEEPING: Deadlines =
 
 static SOCKET_COUNTER: AtomicU32 = AtomicU32::new(0);
 
-/// Boots one guest, runs one program in it, and stops it.
+/// Boots one guest, runs one program in it, and stops it. Console and
+/// events go to the boot's `out_dir`.
 pub fn run(spec: &RunSpec<'_>) -> Result<RunOutcome> {
     let started = Instant::now();
-    let boot = BootSpec {
-        bzimage: spec.bzimage,
-        initrd: spec.initrd,
-        accel: spec.accel,
-        vcpus: spec.vcpus,
-        memory_mib: spec.memory_mib,
-        boot_deadline: spec.deadlines.boot,
-        cmdline_extra: spec.cmdline_extra.clone(),
-        out_dir: spec.out_dir,
-        sysrq_on_hang: spec.sysrq_on_hang,
-    };
-    let events_log = spec.out_dir.join("events.jsonl");
-    match Guest::boot(&boot)? {
+    let events_log = spec.boot.out_dir.join("events.jsonl");
+    match Guest::boot(&spec.boot)? {
         Booted::Failed(failure) => {
             write_events(&events_log, &failure.events)?;
             Ok(RunOutcome {

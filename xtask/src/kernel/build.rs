@@ -24,6 +24,7 @@ use xshell::{cmd, Shell};
 use super::events::{BuildEvent, Reporter};
 use super::{cache, kconfig, patches, runlog, source};
 use crate::fsutil::write_atomic;
+use crate::hashing::sha256_hex;
 use crate::project;
 use crate::variant::Variant;
 
@@ -276,7 +277,7 @@ fn configure(
     // the rig builds (flags, environment) must not be met by make with
     // objects built the old way, which it would not know to redo.
     let dir_key = format!("recipe {}\n{merged_text}", cache::RECIPE_VERSION);
-    let config_hash = &source::sha256_hex(dir_key.as_bytes())[..16];
+    let config_hash = &sha256_hex(dir_key.as_bytes())[..16];
     let out = env.cache.join("builds").join(&source_id.tree_key).join(config_hash);
     fs::create_dir_all(&out)?;
     let out_arg = format!("O={}", out.display());
@@ -368,7 +369,7 @@ fn make_and_export(env: &BuildEnv<'_>, job: &Job<'_>, tree: &Path, out: &Path) -
             .map(|p| PatchRecord {
                 file: p.file.clone(),
                 subject: p.subject.clone(),
-                sha256: source::sha256_hex(p.text.as_bytes()),
+                sha256: sha256_hex(p.text.as_bytes()),
             })
             .collect(),
         configs: variant.configs.clone(),

@@ -10,6 +10,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::hashing::hex;
+
 use super::patches::Patch;
 
 /// Bump when the way kernels are built or exported changes, so old cache
@@ -79,10 +81,6 @@ pub fn modules_key(kernel_key: &str, files: &[(String, Vec<u8>)]) -> String {
         h.update(content);
     }
     hex(&h.finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use xshell::{cmd, Shell};
 
+use crate::hashing::{hex, sha256_hex};
 use crate::variant::Source;
 
 const PRISTINE_TAG: &str = "modrig-pristine";
@@ -289,10 +290,6 @@ pub fn memoised_sha256(cache: &Path, file: &Path) -> Result<String> {
     Ok(sha)
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
 fn short_hash(bytes: &[u8]) -> String {
     sha256_hex(bytes)[..16].to_string()
 }
@@ -300,8 +297,4 @@ fn short_hash(bytes: &[u8]) -> String {
 fn path_bytes(path: &Path) -> &[u8] {
     use std::os::unix::ffi::OsStrExt;
     path.as_os_str().as_bytes()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
