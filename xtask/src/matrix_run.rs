@@ -59,7 +59,6 @@ pub struct MatrixArgs {
 struct Setup {
     prepared: Vec<Prepared>,
     plans: Vec<(PlannedScenario, Plan)>,
-    planned: Vec<PlannedScenario>,
     /// The matrix's `max_host_load`: above it a timing boot is noisy.
     max_host_load: f64,
 }
@@ -173,8 +172,7 @@ pub fn execute(sh: &Shell, host_args: &HostArgs, matrix: &Matrix, job: &Job) -> 
         run_dir.display()
     );
 
-    let setup =
-        Setup { prepared, plans, planned: planned.clone(), max_host_load: matrix.diff.thresholds.max_host_load };
+    let setup = Setup { prepared, plans, max_host_load: matrix.diff.thresholds.max_host_load };
     let cells_started = Instant::now();
     let times = run_cells(&setup, &cells, &run_dir)?;
     let cells_time = cells_started.elapsed();
@@ -356,7 +354,8 @@ fn run_cells(setup: &Setup, cells: &[Cell], run_dir: &Path) -> Result<CellTimes>
         .collect();
     let ran = todo.len();
     let boot = Mutex::new(Duration::ZERO);
-    let boots = plan::boots(&todo, &setup.planned);
+    let planned: Vec<PlannedScenario> = setup.plans.iter().map(|(p, _)| p.clone()).collect();
+    let boots = plan::boots(&todo, &planned);
     let run_boot = |cells: &Vec<Cell>| -> Result<()> {
         let took = run_boot_cells(setup, run_dir, cells, &progress)?;
         *boot.lock().unwrap_or_else(|e| e.into_inner()) += took;
@@ -447,13 +446,13 @@ fn run_boot(setup: &Setup, run_dir: &Path, cells: &[&Cell]) -> Result<Vec<run::B
             let message = format!("{error:#}");
             let mut runs = Vec::new();
             for (cell, boot_cell) in cells.iter().zip(&boot_cells) {
-                let verdict = boot_cell.dir.join(VERDICT_FILE);
-                let record = match std::fs::read(&verdict).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
-                    Some(record) => record,
+                // A cell whose verdict was written before the failure keeps it.
+                let record = match results::read_cell(run_dir, &cell.key).ok().flatten() {
+                    Some(done) => done.record,
                     None => {
                         std::fs::create_dir_all(&boot_cell.dir)?;
                         let record = infra_record(&guest, &cell.key, &boot_cell.dir, &message);
-                        fsutil::write_atomic(&verdict, &serde_json::to_vec_pretty(&record)?)?;
+                        fsutil::write_atomic(&boot_cell.dir.join(VERDICT_FILE), &serde_json::to_vec_pretty(&record)?)?;
                         record
                     }
                 };

@@ -387,7 +387,7 @@ pub struct BootCell<'a> {
 
 /// How often a timing cell the host spoiled runs again before its noise is
 /// left to the diff (which then leaves the boot out).
-pub const NOISY_RETRIES: u32 = 2;
+const NOISY_RETRIES: u32 = 2;
 
 /// What became of one cell of a boot.
 pub struct BootCellRun {
@@ -496,9 +496,7 @@ pub fn run_in_one_boot(prepared: &Prepared, cells: &[BootCell<'_>], boot_dir: &P
         let (tail, _) = guest.console_since(cut);
         let part = &tail[..(checkpoint.console_end - cut).min(tail.len())];
         let attempt = ran.last_mut().context("a cell just ran")?;
-        let mut events = vec![guest.ready_event().clone()];
-        events.extend(attempt.outcome.events.iter().cloned());
-        let (broken, _) = cell.plan.evaluate(&events);
+        let (broken, _) = cell.plan.evaluate(&with_ready(guest.ready_event(), &attempt.outcome.events));
         let clean = broken.is_empty() && classify::classify(part).is_empty();
         cut = checkpoint.console_end;
         if !clean || checkpoint.modules != at_boot.modules {
@@ -526,8 +524,7 @@ pub fn run_in_one_boot(prepared: &Prepared, cells: &[BootCell<'_>], boot_dir: &P
     for (index, attempt) in ran.iter().enumerate() {
         let to = ran.get(index + 1).map_or(finished.console.len(), |next| next.from);
         let console = finished.console.get(attempt.from..to).unwrap_or_default();
-        let mut events = vec![ready.clone()];
-        events.extend(attempt.outcome.events.iter().cloned());
+        let events = with_ready(&ready, &attempt.outcome.events);
         let first_in_boot = index == 0;
         let facts = CellFacts {
             end: attempt.outcome.end.clone(),
@@ -541,15 +538,16 @@ pub fn run_in_one_boot(prepared: &Prepared, cells: &[BootCell<'_>], boot_dir: &P
             host_load: attempt.outcome.host_load,
             boot: boot_ref(index),
         };
-        std::fs::write(&facts.console_log, console)
-            .with_context(|| format!("cannot write {}", facts.console_log.display()))?;
         let record = write_cell(prepared, cells[attempt.cell].plan, &attempt.dir, facts)?;
-        let spoiled_before = ran[..index].iter().filter(|a| a.cell == attempt.cell).count();
         if attempt.dir == cells[attempt.cell].dir {
-            let spoiled = ran[index - spoiled_before..index]
+            // The cell's spoiled attempts ran just before this, its last one.
+            let mut spoiled: Vec<f64> = ran[..index]
                 .iter()
+                .rev()
+                .take_while(|a| a.cell == attempt.cell)
                 .map(|a| a.outcome.host_load.map_or(0.0, |h| h.other_cores))
                 .collect();
+            spoiled.reverse();
             runs.push(BootCellRun { record, spoiled });
         }
     }
@@ -557,16 +555,21 @@ pub fn run_in_one_boot(prepared: &Prepared, cells: &[BootCell<'_>], boot_dir: &P
 }
 
 /// Where the N-th spoiled attempt of the cell in `dir` is kept.
-pub fn noisy_dir(dir: &Path, attempt: u32) -> PathBuf {
+fn noisy_dir(dir: &Path, attempt: u32) -> PathBuf {
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     dir.with_file_name(format!("{name}.noisy-{attempt}"))
 }
 
+/// The agent's Ready, then `events`: what a cell's expectations are checked on.
+fn with_ready(ready: &modrig_proto::Event, events: &[modrig_proto::Event]) -> Vec<modrig_proto::Event> {
+    std::iter::once(ready).chain(events).cloned().collect()
+}
+
+/// Writes a cell's part of the console, its events (unless the agent's were
+/// written as they came), and its `verdict.json`.
 fn write_cell(prepared: &Prepared, plan: &Plan, dir: &Path, facts: CellFacts<'_>) -> Result<RunRecord> {
-    if !facts.console_log.exists() {
-        std::fs::write(&facts.console_log, facts.console)
-            .with_context(|| format!("cannot write {}", facts.console_log.display()))?;
-    }
+    std::fs::write(&facts.console_log, facts.console)
+        .with_context(|| format!("cannot write {}", facts.console_log.display()))?;
     if !facts.events_log.exists() {
         let lines: Vec<String> = facts.events.iter().filter_map(|e| serde_json::to_string(e).ok()).collect();
         std::fs::write(&facts.events_log, lines.iter().map(|l| format!("{l}\n")).collect::<String>())?;
