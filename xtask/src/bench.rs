@@ -48,7 +48,7 @@ pub struct BenchBootArgs {
     #[arg(long, default_value_t = 10)]
     pub boots: u32,
     #[command(flatten)]
-    pub guest: crate::run::GuestArgs,
+    pub guest: crate::commands::flags::GuestArgs,
 }
 
 #[derive(Debug, Args)]
@@ -244,13 +244,13 @@ pub fn printk_time_of(console: &str, needle: &str) -> Option<f64> {
 }
 
 fn bench_boot(sh: &Shell, args: &BenchBootArgs) -> Result<()> {
-    let prepared = crate::run::prepare(sh, &args.guest, 2)?;
-    let plan = crate::run::Plan::resolve("boot")?;
+    let prepared = crate::prepare::prepare(sh, &args.guest.choice(), 2)?;
+    let plan = crate::executor::Plan::resolve("boot")?;
     let scratch = std::env::temp_dir().join(format!("modrig-bench-boot-{}", std::process::id()));
     let mut splits = Vec::new();
     for i in 0..args.boots.max(1) {
         let dir = scratch.join(i.to_string());
-        let (record, outcome) = crate::run::run_plan(&prepared, &plan, &dir)?;
+        let (record, outcome) = crate::executor::run_plan(&prepared, &plan, &dir)?;
         let Some(total) = outcome.boot_to_ready else {
             bail!("boot {i} did not reach the agent: {} (console: {})", record.verdict, outcome.console_log.display());
         };
@@ -312,7 +312,7 @@ pub fn median(values: &[f64]) -> f64 {
 /// same cache (warm), and prints where the time went from each run's
 /// `timing.json`.
 fn bench_matrix(args: &BenchMatrixArgs) -> Result<()> {
-    use crate::matrix_run::{Timing, TIMING};
+    use crate::matrix_job::{Timing, TIMING};
     let cache = match &args.cache_dir {
         Some(dir) => project::absolute(dir)?,
         None => project::root().join("target/bench-matrix-cache"),
@@ -346,7 +346,7 @@ fn bench_matrix(args: &BenchMatrixArgs) -> Result<()> {
             .with_context(|| format!("cannot read {}", run.join(TIMING).display()))?;
         rows.push((what.to_string(), wall, timing, status.code().unwrap_or(-1)));
     }
-    println!("bench matrix ({}; {} host cores)", args.matrix.display(), crate::matrix_run::host_cores());
+    println!("bench matrix ({}; {} host cores)", args.matrix.display(), crate::matrix_job::host_cores());
     println!(
         "{:<6} {:>9} {:>20} {:>20} {:>20} {:>6} {:>5}",
         "run", "wall", "build", "boot", "scenarios", "cells", "exit"

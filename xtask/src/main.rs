@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use xshell::Shell;
 
+use xtask::commands::{calibrate, ci, diff, matrix, merge, report, run, shell, validate};
 use xtask::verdict::Verdict;
-use xtask::{bench, bisect, calibrate, ci, compare, doctor, kernel, matrix_run, project, run, shell, validate};
+use xtask::{bench, bisect, doctor, kernel, project};
 
 /// modrig: build baseline and patched kernels, boot them under QEMU, race
 /// module load/unload against refcount traffic, and diff what changed.
@@ -27,17 +28,17 @@ enum Command {
     /// Run one scenario on one variant in a QEMU guest; exit code = verdict
     Run(run::RunArgs),
     /// Run the whole matrix (variants x scenarios x vCPUs x repetitions), diff and report
-    Matrix(matrix_run::MatrixArgs),
+    Matrix(matrix::MatrixArgs),
     /// Check scenario files (and the matrix file) for errors, without booting anything
     Validate(validate::ValidateArgs),
     /// Compare one kernel with itself (A/A): between-boot spread, false alarms, smallest detectable change
     Calibrate(calibrate::CalibrateArgs),
     /// Re-render the reports of a matrix run from its stored results
-    Report(compare::ReportArgs),
+    Report(report::ReportArgs),
     /// Compare two runs (e.g. yesterday's candidate with today's)
-    Diff(compare::DiffArgs),
+    Diff(diff::DiffArgs),
     /// Join the run directories of matrix shards into one run and report it
-    Merge(compare::MergeArgs),
+    Merge(merge::MergeArgs),
     /// Find the commit that broke module unload (git bisect in a clone, incremental builds)
     Bisect(bisect::BisectArgs),
     /// Open an interactive console in a guest with the stress modules

@@ -22,10 +22,11 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use xshell::Shell;
 
+use crate::commands::flags::HostArgs;
+use crate::executor::Plan;
 use crate::guest::reaper;
 use crate::kernel::build::BuildEnv;
 use crate::kernel::events::TerminalReporter;
-use crate::run::{HostArgs, Plan};
 use crate::verdict::Verdict;
 use crate::{doctor, fsutil, project, results};
 use git::State;

@@ -8,8 +8,10 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use xshell::Shell;
 
+use crate::commands::flags::HostArgs;
+use crate::executor::{self, Plan};
 use crate::kernel::build::{self, BuildEnv};
-use crate::run::{self, HostArgs, Plan};
+use crate::prepare;
 use crate::variant::{Source, Variant};
 use crate::verdict::Verdict;
 
@@ -118,7 +120,7 @@ pub fn test_commit(cx: &StepContext<'_>, n: usize, phase: &str, commit: &str, su
         configs: cx.configs.to_vec(),
     };
     let guest = build::build_variant(cx.env, &variant)
-        .and_then(|kernel| run::guests_for(cx.sh, cx.host, vec![kernel]))
+        .and_then(|kernel| prepare::guests_for(cx.sh, &cx.host.options(), vec![kernel]))
         .and_then(|(mut guests, _)| guests.pop().ok_or_else(|| anyhow::anyhow!("no guest prepared")));
     record.build_s = started.elapsed().as_secs_f64();
     let mut guest = match guest {
@@ -134,7 +136,7 @@ pub fn test_commit(cx: &StepContext<'_>, n: usize, phase: &str, commit: &str, su
         let run_dir = dir.join(format!("try-{try_no}"));
         let outcome = std::fs::create_dir_all(&run_dir)
             .map_err(anyhow::Error::from)
-            .and_then(|()| run::run_plan(&guest, cx.plan, &run_dir));
+            .and_then(|()| executor::run_plan(&guest, cx.plan, &run_dir));
         let (run, _) = match outcome {
             Ok(done) => done,
             Err(error) => {

@@ -7,6 +7,7 @@
 //! exist, handles that were opened — and reports every problem with its
 //! file, line and column.
 
+pub mod builtin;
 pub mod compile;
 pub mod duration;
 

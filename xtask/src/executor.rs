@@ -1,247 +1,85 @@
-//! `cargo xtask run`: one scenario on one variant in one guest, with a
-//! verdict, its evidence, and an exit code per verdict.
+//! Runs cells in guests and writes what each one left: a cell alone in its
+//! boot ([`run_plan`]), or several cells one after another in one boot
+//! ([`run_in_one_boot`]), each with its own events, its part of the console
+//! and its `verdict.json`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::Args;
-use xshell::{cmd, Shell};
 
 use crate::classify;
 use crate::classify::EventClass;
 use crate::fsutil::write_atomic;
-use crate::guest::accel::{self, AccelChoice, AccelDecision};
 use crate::guest::qemu::Accel;
 use crate::guest::runner::{self, BootSpec, Booted, Checkpoint, Deadlines, Guest, ProgramOutcome, RunOutcome, RunSpec};
-use crate::guest::{image, reaper};
-use crate::kernel;
-use crate::kernel::build::BuiltKernel;
-use crate::programs::{self, Builtin};
+use crate::prepare::Prepared;
+use crate::project;
 use crate::record::{BootRef, RunRecord, RUN_RECORD_SCHEMA, VERDICT_FILE};
 use crate::scenario::compile::{self, Compiled, Metrics};
-use crate::scenario::{self, Scenario};
+use crate::scenario::{self, builtin, Scenario};
 use crate::verdict::{self, Judgement, RunEnd};
-use crate::{doctor, errno, project, timefmt};
 use modrig_proto::Program;
 
-/// What every guest-booting command needs: which kernel, how many vCPUs,
-/// and the host settings.
-#[derive(Debug, Clone, Args)]
-pub struct GuestArgs {
-    /// Variant to boot (default: the matrix's first variant)
-    #[arg(long, value_name = "NAME")]
-    pub variant: Option<String>,
-    /// Number of vCPUs (default: the scenario's, else 2)
-    #[arg(long)]
-    pub vcpus: Option<u32>,
-    #[command(flatten)]
-    pub host: HostArgs,
-}
-
-/// Settings of the host side that every guest of a command shares.
-#[derive(Debug, Clone, Args)]
-pub struct HostArgs {
-    /// Guest memory in MiB
-    #[arg(long, default_value_t = 256)]
-    pub memory: u32,
-    /// kvm, tcg, or auto (probe KVM by booting; fall back to TCG)
-    #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
-    pub accel: AccelChoice,
-    /// Matrix file that declares the variants
-    #[arg(long, value_name = "FILE", default_value_os_t = project::default_matrix())]
-    pub matrix: PathBuf,
-    /// Cache directory (default: $MODRIG_CACHE_DIR, else ~/.cache/modrig)
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-    /// Only check the host; never install packages (also: MODRIG_NO_INSTALL=1)
-    #[arg(long)]
-    pub no_install: bool,
-}
-
-/// A kernel with its guest image, ready to boot.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    pub kernel: BuiltKernel,
-    pub initrd: PathBuf,
-    pub accel: AccelDecision,
-    pub vcpus: u32,
-    pub memory_mib: u32,
-}
-
-/// Facts about the host a set of prepared guests runs on (for manifests).
-#[derive(Debug, Clone)]
-pub struct HostFacts {
-    pub host_kernel: String,
-    pub qemu_version: String,
-}
-
-/// Builds (or finds) the kernel, its modules, the agent and the initramfs,
-/// and decides the accelerator. `default_vcpus` applies without `--vcpus`.
-pub fn prepare(sh: &Shell, args: &GuestArgs, default_vcpus: u32) -> Result<Prepared> {
-    let (mut all, _) = prepare_variants(sh, &args.host, &args.variant.iter().cloned().collect::<Vec<_>>())?;
-    let mut prepared = all.drain(..).next().context("the matrix has no variants")?;
-    prepared.vcpus = args.vcpus.unwrap_or(default_vcpus);
-    Ok(prepared)
-}
-
-/// [`prepare`] for several variants (all of the matrix's when `variants` is
-/// empty), in the order given, deciding the accelerator once. Their `vcpus`
-/// is 2 until the caller sets it.
-pub fn prepare_variants(sh: &Shell, args: &HostArgs, variants: &[String]) -> Result<(Vec<Prepared>, HostFacts)> {
-    let matrix = crate::matrix::load(&args.matrix)?;
-    prepare_matrix_variants(sh, args, &matrix, variants)
-}
-
-/// [`prepare_variants`] for a matrix already in memory.
-pub fn prepare_matrix_variants(
-    sh: &Shell,
-    args: &HostArgs,
-    matrix: &crate::matrix::Matrix,
-    variants: &[String],
-) -> Result<(Vec<Prepared>, HostFacts)> {
-    reaper::install_signal_handler()?;
-    doctor::ensure_host(sh, doctor::Needs::Everything, args.no_install)?;
-    let kernels = kernel::build_matrix_variants(sh, matrix, variants, args.cache_dir.as_deref(), args.no_install)?;
-    guests_for(sh, args, kernels)
-}
-
-/// The guest side of [`prepare_variants`] for kernels already built: the
-/// agent, each kernel's initramfs, and the accelerator (probed once per
-/// host and cached).
-pub fn guests_for(sh: &Shell, args: &HostArgs, kernels: Vec<BuiltKernel>) -> Result<(Vec<Prepared>, HostFacts)> {
-    let first = kernels.first().context("no kernel to boot")?;
-    let agent = image::build_agent(sh)?;
-    let cache = project::cache_dir(args.cache_dir.as_deref())?;
-    let qemu_version = cmd!(sh, "qemu-system-x86_64 --version").quiet().read().unwrap_or_default();
-    let qemu_version = qemu_version.lines().next().unwrap_or("").to_string();
-    let host_kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
-    let host = format!("{host_kernel} | {qemu_version}");
-    let first_initrd = image::initramfs_for(first, &agent)?;
-    let accel = accel::resolve(args.accel, &cache, &host, || {
-        let probe_dir = cache.join("accel-probe");
-        let program = modrig_proto::Program { steps: vec![] };
-        let outcome = runner::run(&RunSpec {
-            boot: BootSpec {
-                bzimage: &first.bzimage,
-                initrd: &first_initrd,
-                accel: Accel::Kvm,
-                vcpus: 1,
-                memory_mib: args.memory,
-                boot_deadline: accel::PROBE_DEADLINE,
-                cmdline_extra: vec![],
-                out_dir: &probe_dir,
-                sysrq_on_hang: false,
-            },
-            program: &program,
-            deadlines: Deadlines::for_accel(Accel::Kvm),
-        })?;
-        Ok(outcome.boot_to_ready.is_some())
-    })?;
-    let mut prepared = Vec::new();
-    for kernel in kernels {
-        let initrd = image::initramfs_for(&kernel, &agent)?;
-        prepared.push(Prepared { kernel, initrd, accel: accel.clone(), vcpus: 2, memory_mib: args.memory });
-    }
-    Ok((prepared, HostFacts { host_kernel, qemu_version }))
-}
-
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// A scenario file (or the name of one in scenarios/), or a built-in:
-    /// load-unload, boot, fixture-panic-in-init, fixture-hang-in-exit, fixture-warn
-    pub scenario: String,
-    #[command(flatten)]
-    pub guest: GuestArgs,
-    /// Where run directories go (default: results/)
-    #[arg(long, value_name = "DIR")]
-    pub results: Option<PathBuf>,
-    /// Print the verdict as JSON on stdout instead of the summary
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// What a run executes: a built-in program or a compiled scenario.
-pub enum Plan {
-    Builtin(Builtin),
-    Scenario { scenario: Box<Scenario>, compiled: Compiled },
+/// What a cell executes: a scenario and the agent program compiled from it.
+pub struct Plan {
+    pub scenario: Scenario,
+    pub compiled: Compiled,
 }
 
 impl Plan {
-    /// A built-in name, else a scenario file path, else `scenarios/<name>.yaml`.
+    /// A built-in scenario's name, else a scenario file, else
+    /// `scenarios/<name>.yaml`.
     pub fn resolve(name: &str) -> Result<Plan> {
-        if let Some(builtin) = programs::builtin(name) {
-            return Ok(Plan::Builtin(builtin));
-        }
-        let named = project::root().join("scenarios").join(format!("{name}.yaml"));
-        let file = if Path::new(name).is_file() { PathBuf::from(name) } else { named };
-        if !file.is_file() {
-            anyhow::bail!(
-                "no scenario `{name}`: not a file, not {}, and not a built-in ({})",
-                file.display(),
-                programs::NAMES.join(", ")
-            );
-        }
         let kbuild = std::fs::read_to_string(project::guest_modules_dir().join("Kbuild"))?;
         let modules = scenario::kbuild_modules(&kbuild);
-        let scenario = scenario::load(&file, &scenario::Known { modules: &modules })?;
+        let known = scenario::Known { modules: &modules };
+        let scenario = if let Some(builtin) = builtin::find(name) {
+            scenario::parse(&builtin.file, builtin.text, &known)?
+        } else {
+            let named = project::root().join("scenarios").join(format!("{name}.yaml"));
+            let file = if Path::new(name).is_file() { PathBuf::from(name) } else { named };
+            if !file.is_file() {
+                anyhow::bail!(
+                    "no scenario `{name}`: not a file, not {}, and not a built-in ({})",
+                    file.display(),
+                    builtin::names().collect::<Vec<_>>().join(", ")
+                );
+            }
+            scenario::load(&file, &known)?
+        };
         let compiled = compile::compile(&scenario);
-        Ok(Plan::Scenario { scenario: Box::new(scenario), compiled })
+        Ok(Plan { scenario, compiled })
     }
 
     pub fn name(&self) -> &str {
-        match self {
-            Plan::Builtin(b) => b.name,
-            Plan::Scenario { scenario, .. } => &scenario.name,
-        }
+        &self.scenario.name
     }
 
-    fn program(&self) -> &Program {
-        match self {
-            Plan::Builtin(b) => &b.program,
-            Plan::Scenario { compiled, .. } => &compiled.program,
-        }
+    pub fn program(&self) -> &Program {
+        &self.compiled.program
     }
 
     pub fn default_vcpus(&self) -> u32 {
-        match self {
-            Plan::Builtin(_) => 2,
-            Plan::Scenario { scenario, .. } => scenario.vcpus,
-        }
+        self.scenario.vcpus
     }
 
     fn allowed(&self) -> BTreeSet<EventClass> {
-        match self {
-            Plan::Builtin(b) => b.allowed.iter().copied().collect(),
-            Plan::Scenario { scenario, .. } => scenario.expect.allow.iter().copied().collect(),
-        }
+        self.scenario.expect.allow.iter().copied().collect()
     }
 
-    /// Broken expectations and, for scenarios, what was measured.
-    fn evaluate(&self, events: &[modrig_proto::Event]) -> (Vec<String>, Option<Metrics>) {
-        match self {
-            Plan::Builtin(b) => (programs::broken_expectations(b, events), None),
-            Plan::Scenario { scenario, compiled } => {
-                let eval = compile::evaluate(compiled, events);
-                (eval.broken, Some(declared_only(eval.metrics, &scenario.metrics)))
-            }
-        }
+    /// Broken expectations, and the metrics the scenario declares.
+    fn evaluate(&self, events: &[modrig_proto::Event]) -> (Vec<String>, Metrics) {
+        let eval = compile::evaluate(&self.compiled, events);
+        (eval.broken, declared_only(eval.metrics, &self.scenario.metrics))
     }
 
     fn cmdline(&self) -> Vec<String> {
-        match self {
-            Plan::Builtin(_) => vec![],
-            Plan::Scenario { scenario, .. } => scenario.cmdline.clone(),
-        }
+        self.scenario.cmdline.clone()
     }
 
     fn deadlines(&self, accel: Accel) -> Deadlines {
-        let defaults = Deadlines::for_accel(accel);
-        match self {
-            Plan::Builtin(_) => defaults,
-            Plan::Scenario { scenario, .. } => Deadlines { run: scenario.deadline, ..defaults },
-        }
+        Deadlines { run: self.scenario.deadline, ..Deadlines::for_accel(accel) }
     }
 }
 
@@ -265,23 +103,6 @@ fn declared_only(metrics: Metrics, declared: &[scenario::Metric]) -> Metrics {
             vec![]
         },
         refcount_ops_per_sec: if asked(Metric::RefcountOps) { metrics.refcount_ops_per_sec } else { vec![] },
-    }
-}
-
-impl RunArgs {
-    pub fn run(self, sh: &Shell) -> Result<ExitCode> {
-        // The scenario is checked before anything is built or booted.
-        let plan = Plan::resolve(&self.scenario)?;
-        let prepared = prepare(sh, &self.guest, plan.default_vcpus())?;
-        let results = self.results.clone().unwrap_or_else(|| project::root().join("results"));
-        let dir = new_run_dir(&results, &prepared.kernel.variant, plan.name())?;
-        let (record, _) = run_plan(&prepared, &plan, &dir)?;
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(&record)?);
-        } else {
-            print_summary(&record, &plan);
-        }
-        Ok(ExitCode::from(record.verdict.exit_code()))
     }
 }
 
@@ -365,7 +186,7 @@ fn record_for(prepared: &Prepared, plan: &Plan, facts: CellFacts<'_>) -> RunReco
         boot_to_ready_ms: facts.boot_to_ready.map(|d| d.as_secs_f64() * 1e3),
         wall_ms: facts.wall.as_secs_f64() * 1e3,
         kernel_events,
-        metrics,
+        metrics: Some(metrics),
         console_log: facts.console_log,
         events_log: facts.events_log,
         host_load: facts.host_load,
@@ -577,90 +398,4 @@ fn write_cell(prepared: &Prepared, plan: &Plan, dir: &Path, facts: CellFacts<'_>
     let record = record_for(prepared, plan, facts);
     write_atomic(&dir.join(VERDICT_FILE), &serde_json::to_vec_pretty(&record)?)?;
     Ok(record)
-}
-
-/// `results/<UTC time>-<variant>-<scenario>[-N]`: created here, so two runs
-/// never share a directory.
-pub fn new_run_dir(results: &Path, variant: &str, scenario: &str) -> Result<PathBuf> {
-    let base = format!("{}-{variant}-{scenario}", timefmt::now_compact_utc());
-    crate::results::create_unique_dir(results, &base).map(|(_, dir)| dir)
-}
-
-fn print_summary(record: &RunRecord, plan: &Plan) {
-    println!(
-        "{} {} on {} ({}, {} vCPUs, {})",
-        record.verdict, record.scenario, record.variant, record.kernel_release, record.vcpus, record.accel.how
-    );
-    for reason in &record.reasons {
-        println!("  because: {reason}");
-    }
-    if let Some(ms) = record.boot_to_ready_ms {
-        println!("  boot to agent ready: {ms:.0} ms; whole run: {:.1} s", record.wall_ms / 1e3);
-    }
-    // Each syscall on its own line for short programs; scenarios with loops
-    // are summed up by their metrics below.
-    let text = std::fs::read_to_string(&record.events_log).unwrap_or_default();
-    if record.metrics.is_none() {
-        for line in text.lines() {
-            let Ok(event) = serde_json::from_str::<modrig_proto::Event>(line) else { continue };
-            if let (Some(step), modrig_proto::EventKind::Syscall { name, target, errno, duration_ns, .. }) =
-                (event.step, &event.kind)
-            {
-                let result = errno.map(errno::name).unwrap_or_else(|| "ok".into());
-                let what = modrig_proto::describe_step(modrig_proto::step_at(&plan.program().steps, step));
-                println!("  step {step}: {what}: {name}({target}) = {result} in {:.3} ms", *duration_ns as f64 / 1e6);
-            }
-        }
-    }
-    if let Some(metrics) = &record.metrics {
-        for (name, samples) in [("load", &metrics.load_latency_ns), ("unload", &metrics.unload_latency_ns)] {
-            if !samples.is_empty() {
-                let ms: Vec<f64> = samples.iter().map(|&ns| ns as f64 / 1e6).collect();
-                println!(
-                    "  {name} latency: n={} median {:.3} ms, max {:.3} ms",
-                    ms.len(),
-                    crate::stats::median(&ms).unwrap_or(f64::NAN),
-                    ms.iter().cloned().fold(0.0, f64::max)
-                );
-            }
-        }
-        for (name, samples) in [
-            ("stall on other CPUs per unload", &metrics.stall_other_cpus_ns),
-            ("  (thread lateness)", &metrics.stall_other_cpus_thread_ns),
-        ] {
-            if !samples.is_empty() {
-                let ms: Vec<f64> = samples.iter().map(|&ns| ns as f64 / 1e6).collect();
-                let mut sorted = ms.clone();
-                sorted.sort_by(|a, b| a.total_cmp(b));
-                let p90 = sorted[(sorted.len() * 9 / 10).min(sorted.len() - 1)];
-                println!(
-                    "  {name}: n={} median {:.3} ms, p90 {p90:.3} ms, max {:.3} ms",
-                    ms.len(),
-                    crate::stats::median(&ms).unwrap_or(f64::NAN),
-                    sorted[sorted.len() - 1]
-                );
-            }
-        }
-        for (cpu, ops) in &metrics.refcount_ops_per_sec {
-            println!("  refcount get/put on CPU {cpu}: {ops} ops/s");
-        }
-        if let Some(rate) = metrics.cycles_per_sec {
-            println!("  load/unload cycles: {rate:.1}/s");
-        }
-        for (what, count) in &metrics.outcomes {
-            println!("  {count:>6} x {what}");
-        }
-    }
-    for event in &record.kernel_events {
-        println!("  kernel: {} at console lines {}-{}:", event.class.name(), event.first_line, event.last_line);
-        for line in event.excerpt.lines().take(12) {
-            println!("    | {line}");
-        }
-        let more = event.excerpt.lines().count().saturating_sub(12);
-        if more > 0 {
-            println!("    | ... {more} more lines in the console log");
-        }
-    }
-    println!("  console: {}", record.console_log.display());
-    println!("  events:  {}", record.events_log.display());
 }

@@ -7,9 +7,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 use xshell::Shell;
 
+use crate::commands::flags::GuestArgs;
 use crate::guest::qemu::{self, Detectors, GuestSpec};
 use crate::guest::reaper::GroupGuard;
-use crate::run::{prepare, GuestArgs};
+use crate::prepare::prepare;
 
 #[derive(Debug, Args)]
 pub struct ShellArgs {
@@ -19,7 +20,7 @@ pub struct ShellArgs {
 
 impl ShellArgs {
     pub fn run(self, sh: &Shell) -> Result<()> {
-        let prepared = prepare(sh, &self.guest, 2)?;
+        let prepared = prepare(sh, &self.guest.choice(), 2)?;
         let args = qemu::qemu_args(&GuestSpec {
             accel: prepared.accel.accel,
             vcpus: prepared.vcpus,

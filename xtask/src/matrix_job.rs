@@ -1,5 +1,6 @@
-//! `cargo xtask matrix`: build every variant, run every cell of the matrix
-//! (or of one shard), then diff and report.
+//! One matrix run, carried out: build every variant, run every cell of the
+//! matrix (or of one shard) and store what each left in the run directory.
+//! The `matrix` and `calibrate` commands run it, then report.
 //!
 //! Cells run in boots that several of them share (see `plan::boots`). Boots
 //! of cells that measure timing run one at a time with the host to
@@ -10,50 +11,24 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use xshell::Shell;
 
-use crate::compare;
-use crate::diff::{self, CellKey};
+use crate::diff::CellKey;
+use crate::executor::{self, Plan};
 use crate::matrix::plan::{self, Cell, PlannedScenario, Shard};
-use crate::matrix::{self, Matrix};
+use crate::matrix::Matrix;
+use crate::prepare::{self, HostOptions, Prepared};
 use crate::record::{RunRecord, RUN_RECORD_SCHEMA, VERDICT_FILE};
 use crate::results::{self, FileHash, HostRecord, Inputs, Manifest, VariantInputs};
-use crate::run::{self, HostArgs, Plan, Prepared};
 use crate::scenario::Metric;
 use crate::verdict::{RunEnd, Verdict};
 use crate::{fsutil, project, timefmt};
-
-#[derive(Debug, Args)]
-pub struct MatrixArgs {
-    #[command(flatten)]
-    pub host: HostArgs,
-    /// Where run directories go (default: results/)
-    #[arg(long, value_name = "DIR")]
-    pub results: Option<PathBuf>,
-    /// Finish an interrupted run: rerun only its cells without a verdict
-    #[arg(long, value_name = "RUN_DIR")]
-    pub resume: Option<PathBuf>,
-    /// Run the K-th of N deterministic slices (join them with `cargo xtask merge`)
-    #[arg(long, value_name = "K/N")]
-    pub shard: Option<Shard>,
-    /// Only these scenarios of the matrix file (repeatable)
-    #[arg(long = "scenario", value_name = "NAME")]
-    pub scenarios: Vec<String>,
-    /// vCPU counts instead of the matrix file's (comma-separated)
-    #[arg(long, value_delimiter = ',', value_name = "N,...")]
-    pub vcpus: Vec<u32>,
-    /// Repetitions instead of the matrix file's
-    #[arg(long, value_name = "N")]
-    pub repetitions: Option<u32>,
-}
 
 /// What a run needs besides its cells: the guests and the scenarios.
 struct Setup {
@@ -61,40 +36,6 @@ struct Setup {
     plans: Vec<(PlannedScenario, Plan)>,
     /// The matrix's `max_host_load`: above it a timing boot is noisy.
     max_host_load: f64,
-}
-
-impl MatrixArgs {
-    pub fn run(self, sh: &Shell) -> Result<ExitCode> {
-        let mut matrix = matrix::load(&self.host.matrix)?;
-        self.apply_overrides(&mut matrix)?;
-        let job = Job {
-            scenarios: self.scenarios.clone(),
-            shard: self.shard,
-            resume: self.resume.clone(),
-            results: self.results.clone().unwrap_or_else(|| project::root().join("results")),
-            tag: None,
-        };
-        let (_, status) = execute(sh, &self.host, &matrix, &job)?;
-        Ok(ExitCode::from(status.exit_code()))
-    }
-
-    fn apply_overrides(&self, matrix: &mut Matrix) -> Result<()> {
-        if !self.vcpus.is_empty() {
-            if let Some(bad) = self.vcpus.iter().find(|&&n| n == 0 || n > 64) {
-                bail!("--vcpus {bad}: expected 1 to 64");
-            }
-            matrix.vcpus = self.vcpus.clone();
-        }
-        if let Some(n) = self.repetitions {
-            if n == 0 {
-                bail!("--repetitions 0: expected at least 1");
-            }
-            // The flag means every scenario: it overrides a scenario's own too.
-            matrix.repetitions = n;
-            matrix.scenario_repetitions.iter_mut().for_each(|r| *r = None);
-        }
-        Ok(())
-    }
 }
 
 /// How one matrix run is carried out, besides the matrix itself.
@@ -110,9 +51,9 @@ pub struct Job {
     pub tag: Option<String>,
 }
 
-/// Builds both variants, runs every cell of `matrix` without a verdict,
-/// then diffs and reports. Returns the run directory and its status.
-pub fn execute(sh: &Shell, host_args: &HostArgs, matrix: &Matrix, job: &Job) -> Result<(PathBuf, diff::Status)> {
+/// Builds both variants and runs every cell of `matrix` without a verdict.
+/// Returns the run directory.
+pub fn execute(sh: &Shell, host: &HostOptions, matrix: &Matrix, job: &Job) -> Result<PathBuf> {
     let started = Instant::now();
     let (baseline, candidate) = sides(matrix)?;
     let plans = load_scenarios(matrix, &job.scenarios)?;
@@ -124,7 +65,7 @@ pub fn execute(sh: &Shell, host_args: &HostArgs, matrix: &Matrix, job: &Job) -> 
     }
 
     let build_started = Instant::now();
-    let (prepared, facts) = run::prepare_matrix_variants(sh, host_args, matrix, &variants)?;
+    let (prepared, facts) = prepare::prepare_matrix_variants(sh, host, matrix, &variants)?;
     let build_time = build_started.elapsed();
     let inputs = inputs(matrix, &baseline, &candidate, &prepared, &planned)?;
     let host = HostRecord {
@@ -176,7 +117,6 @@ pub fn execute(sh: &Shell, host_args: &HostArgs, matrix: &Matrix, job: &Job) -> 
     let cells_started = Instant::now();
     let times = run_cells(&setup, &cells, &run_dir)?;
     let cells_time = cells_started.elapsed();
-    let status = compare::report_run(&run_dir, true)?;
     let timing = Timing {
         total_s: started.elapsed().as_secs_f64(),
         build_s: build_time.as_secs_f64(),
@@ -189,7 +129,7 @@ pub fn execute(sh: &Shell, host_args: &HostArgs, matrix: &Matrix, job: &Job) -> 
         "matrix: done in {:.1} s (kernels and images {:.1} s, guest boots {:.1} s, scenarios {:.1} s)",
         timing.total_s, timing.build_s, timing.boot_s, timing.scenarios_s
     );
-    Ok((run_dir, status))
+    Ok(run_dir)
 }
 
 /// The baseline and candidate variant names: the file's, else its first two.
@@ -215,7 +155,7 @@ fn load_scenarios(matrix: &Matrix, only: &[String]) -> Result<Vec<(PlannedScenar
     let mut out: Vec<(PlannedScenario, Plan)> = Vec::new();
     for (file, repetitions) in matrix.scenarios.iter().zip(&matrix.scenario_repetitions) {
         let plan = Plan::resolve(&file.to_string_lossy())?;
-        let Plan::Scenario { scenario, .. } = &plan else { bail!("{}: not a scenario file", file.display()) };
+        let scenario = &plan.scenario;
         if !only.is_empty() && !only.contains(&scenario.name) {
             continue;
         }
@@ -419,7 +359,7 @@ fn run_boot_cells(setup: &Setup, run_dir: &Path, cells: &[Cell], progress: &Prog
 /// of those that ran, in order, at least one. A failure of the rig becomes
 /// the INFRA verdict of every cell of the boot without one: one broken boot
 /// never loses the other cells' results.
-fn run_boot(setup: &Setup, run_dir: &Path, cells: &[&Cell]) -> Result<Vec<run::BootCellRun>> {
+fn run_boot(setup: &Setup, run_dir: &Path, cells: &[&Cell]) -> Result<Vec<executor::BootCellRun>> {
     let first = &cells.first().context("an empty boot")?.key;
     let prepared = setup.prepared.iter().find(|p| p.kernel.variant == first.variant).context("unprepared variant")?;
     let mut guest = prepared.clone();
@@ -432,7 +372,7 @@ fn run_boot(setup: &Setup, run_dir: &Path, cells: &[&Cell]) -> Result<Vec<run::B
             std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
         }
         let (_, plan) = setup.plans.iter().find(|(p, _)| p.name == cell.key.scenario).context("unplanned scenario")?;
-        boot_cells.push(run::BootCell {
+        boot_cells.push(executor::BootCell {
             plan,
             dir,
             label: cell.key.rel_dir(),
@@ -440,7 +380,7 @@ fn run_boot(setup: &Setup, run_dir: &Path, cells: &[&Cell]) -> Result<Vec<run::B
         });
     }
     let boot_dir = results::new_boot_dir(run_dir, &format!("{}-{}cpu-r{}", first.variant, first.vcpus, first.rep))?;
-    match run::run_in_one_boot(&guest, &boot_cells, &boot_dir) {
+    match executor::run_in_one_boot(&guest, &boot_cells, &boot_dir) {
         Ok(runs) => Ok(runs),
         Err(error) => {
             let message = format!("{error:#}");
@@ -456,7 +396,7 @@ fn run_boot(setup: &Setup, run_dir: &Path, cells: &[&Cell]) -> Result<Vec<run::B
                         record
                     }
                 };
-                runs.push(run::BootCellRun { record, spoiled: vec![] });
+                runs.push(executor::BootCellRun { record, spoiled: vec![] });
             }
             Ok(runs)
         }

@@ -6,6 +6,8 @@
 //! (`target/ci-cache` unless told otherwise), so each kernel is built once
 //! per run however many tests use it.
 
+pub mod examples;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -13,7 +15,6 @@ use anyhow::{Context, Result};
 use clap::Args;
 use xshell::{cmd, Shell};
 
-use crate::ci_examples;
 use crate::doctor;
 use crate::project;
 
@@ -36,7 +37,7 @@ impl CiArgs {
         step("format", || Ok(cmd!(sh, "cargo fmt --all -- --check").run()?))?;
         step("lints", || Ok(cmd!(sh, "cargo clippy --workspace --all-targets --all-features -- -D warnings").run()?))?;
         step("unit tests", || Ok(cmd!(sh, "cargo test --workspace").run()?))?;
-        step("example CI files", || ci_examples::validate(sh))?;
+        step("example CI files", || examples::validate(sh))?;
         if self.unit_only {
             println!("ci: --unit-only: skipping host set-up and end-to-end tests");
         } else {

@@ -8,7 +8,6 @@
 //! diff. Its boots are then cut into blocks of the matrix's repetitions, and
 //! each block is one self-comparison (see `calibration`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
@@ -16,10 +15,10 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::calibration::{self, Calibration};
+use crate::commands::flags::{HostArgs, ResultsArgs, SelectionArgs};
 use crate::matrix::{self, Matrix};
-use crate::matrix_run::{self as runner, Job};
-use crate::run::HostArgs;
-use crate::{fsutil, project, results};
+use crate::matrix_job::{self, Job};
+use crate::{fsutil, results, run_report};
 
 #[derive(Debug, Args)]
 pub struct CalibrateArgs {
@@ -34,15 +33,10 @@ pub struct CalibrateArgs {
     /// How many self-comparisons to run (each costs R boots per side)
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub comparisons: u32,
-    /// Only these scenarios of the matrix file (repeatable)
-    #[arg(long = "scenario", value_name = "NAME")]
-    pub scenarios: Vec<String>,
-    /// vCPU counts instead of the matrix file's (comma-separated)
-    #[arg(long, value_delimiter = ',', value_name = "N,...")]
-    pub vcpus: Vec<u32>,
-    /// Where run directories go (default: results/)
-    #[arg(long, value_name = "DIR")]
-    pub results: Option<PathBuf>,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub results: ResultsArgs,
     /// Exit 1 unless the calibration is within the rig's promise (no gating
     /// false alarm, at most 1 % of comparisons changed)
     #[arg(long)]
@@ -59,21 +53,23 @@ impl CalibrateArgs {
         if boots == 0 || self.comparisons == 0 {
             bail!("--boots and --comparisons must be at least 1");
         }
-        let (_, candidate) = runner::sides(&matrix)?;
+        let (_, candidate) = matrix_job::sides(&matrix)?;
         let name = self.variant.clone().unwrap_or(candidate);
-        let aa = self_matrix(&matrix, &name, boots * self.comparisons, &self.vcpus)?;
+        let aa = self_matrix(&matrix, &name, boots * self.comparisons, self.selection.checked_vcpus()?)?;
         let job = Job {
-            scenarios: self.scenarios.clone(),
+            scenarios: self.selection.scenarios.clone(),
             shard: None,
             resume: None,
-            results: self.results.clone().unwrap_or_else(|| project::root().join("results")),
+            results: self.results.dir(),
             tag: Some("calibrate".to_string()),
         };
         eprintln!(
             "calibrate: {name} against itself, {} self-comparison(s) of {boots} boots per side",
             self.comparisons
         );
-        let (run_dir, _) = runner::execute(sh, &self.host, &aa, &job)?;
+        let run_dir = matrix_job::execute(sh, &self.host.options(), &aa, &job)?;
+        // The A/A run's own report: what this matrix would have said.
+        run_report::report_run(&run_dir)?;
         let manifest = results::read_manifest(&run_dir)?;
         let (cells, _) = results::read_cells(&run_dir, &manifest)?;
         let again = format!("{name}{AGAIN_SUFFIX}");

@@ -1,0 +1,50 @@
+//! A stored matrix run's report: its baseline diffed against its candidate,
+//! the reports written into the run directory, the terminal table printed.
+//! What `matrix`, `report` and `merge` end with.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::diff::{self, Side, Status, Summary};
+use crate::{report, results};
+
+/// Diffs a run's baseline against its candidate, writes its reports into
+/// the run directory and prints the terminal table. Returns the status.
+pub fn report_run(run: &Path) -> Result<Status> {
+    let summary = summarize_run(run)?;
+    publish(&summary, run)?;
+    Ok(summary.status)
+}
+
+/// Writes `summary`'s reports into `dir` and prints the terminal table
+/// (in colour on a terminal) and where the reports went.
+pub fn publish(summary: &Summary, dir: &Path) -> Result<()> {
+    let written = report::write_all(summary, dir)?;
+    print!("{}", report::terminal(summary, std::io::IsTerminal::is_terminal(&std::io::stdout())));
+    for path in written {
+        println!("  {}", path.display());
+    }
+    Ok(())
+}
+
+/// The summary of a stored run: its baseline against its candidate, with
+/// log paths relative to the run directory.
+pub fn summarize_run(run: &Path) -> Result<Summary> {
+    let manifest = results::read_manifest(run)?;
+    let (cells, missing) = results::read_cells(run, &manifest)?;
+    let inputs = &manifest.inputs;
+    let side = |variant: &str| Side {
+        label: variant.to_string(),
+        cells: cells.iter().filter(|c| c.key.variant == variant).collect(),
+    };
+    let mut runs = vec![manifest.run_id.clone()];
+    runs.extend(manifest.merged_from.iter().map(|m| m.run_id.clone()));
+    let mut summary = diff::diff(&side(&inputs.baseline), &side(&inputs.candidate), runs, &inputs.diff);
+    summary.note_missing(&missing);
+    summary.relativize(run);
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests;
