@@ -250,7 +250,7 @@ fn bench_boot(sh: &Shell, args: &BenchBootArgs) -> Result<()> {
     let mut splits = Vec::new();
     for i in 0..args.boots.max(1) {
         let dir = scratch.join(i.to_string());
-        let (record, outcome) = crate::executor::run_plan(&prepared, &plan, &dir)?;
+        let (record, outcome) = crate::executor::run_plan(&prepared, &plan, &dir, &crate::progress::Silent)?;
         let Some(total) = outcome.boot_to_ready else {
             bail!("boot {i} did not reach the agent: {} (console: {})", record.verdict, outcome.console_log.display());
         };

@@ -1,31 +1,16 @@
-//! `cargo xtask doctor`: checks the host, and on Debian/Ubuntu installs what
-//! is missing. Every command that needs the host calls [`ensure_host`].
+//! The host's set-up: checks that the tools the rig needs are there, and on
+//! Debian/Ubuntu installs what is missing. Every command that needs the host
+//! calls [`ensure_host`]; `cargo xtask doctor` shows the whole table.
 
 use std::path::Path;
 
 use anyhow::{bail, Result};
-use clap::Args;
 use xshell::{cmd, Shell};
 
 use crate::project;
 
 /// Set to `1` to only report missing tools, never install (like `--no-install`).
 pub const NO_INSTALL_ENV: &str = "MODRIG_NO_INSTALL";
-
-#[derive(Debug, Args)]
-pub struct DoctorArgs {
-    /// Only report; do not install missing packages (also: MODRIG_NO_INSTALL=1)
-    #[arg(long)]
-    pub no_install: bool,
-}
-
-impl DoctorArgs {
-    pub fn run(self, sh: &Shell) -> Result<()> {
-        let report = check_and_install(sh, Needs::Everything, self.no_install, &mut |line| println!("{line}"))?;
-        println!("{}", render_table(&report));
-        report.into_result()
-    }
-}
 
 /// Which part of the rig is about to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +87,7 @@ impl Report {
         self.rows.iter().filter(|r| matches!(r.status, Status::Missing(_))).map(|r| &r.requirement).collect()
     }
 
-    fn into_result(self) -> Result<()> {
+    pub fn into_result(self) -> Result<()> {
         let missing = self.missing();
         if missing.is_empty() {
             return Ok(());
@@ -126,7 +111,9 @@ pub fn ensure_host(sh: &Shell, needs: Needs, no_install: bool) -> Result<()> {
     report.into_result()
 }
 
-fn check_and_install(sh: &Shell, needs: Needs, no_install: bool, say: &mut dyn FnMut(String)) -> Result<Report> {
+/// Checks what `needs` asks for, installs what is missing (unless
+/// `no_install`), and says what it does through `say`.
+pub fn check_and_install(sh: &Shell, needs: Needs, no_install: bool, say: &mut dyn FnMut(String)) -> Result<Report> {
     let wanted: Vec<Requirement> = REQUIREMENTS.iter().copied().filter(|r| is_needed(r, needs)).collect();
     let mut rows: Vec<Row> = wanted.iter().map(|r| Row { requirement: *r, status: probe(sh, r) }).collect();
     let missing: Vec<&'static str> =

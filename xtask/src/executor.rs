@@ -14,6 +14,7 @@ use crate::fsutil::write_atomic;
 use crate::guest::qemu::Accel;
 use crate::guest::runner::{self, BootSpec, Booted, Checkpoint, Deadlines, Guest, ProgramOutcome, RunOutcome, RunSpec};
 use crate::prepare::Prepared;
+use crate::progress::{Progress, Reporter};
 use crate::project;
 use crate::record::{BootRef, RunRecord, RUN_RECORD_SCHEMA, VERDICT_FILE};
 use crate::scenario::compile::{self, Compiled, Metrics};
@@ -106,10 +107,19 @@ fn declared_only(metrics: Metrics, declared: &[scenario::Metric]) -> Metrics {
     }
 }
 
-/// Runs `plan` on a prepared guest and writes `verdict.json` into `dir`.
-pub fn run_plan(prepared: &Prepared, plan: &Plan, dir: &Path) -> Result<(RunRecord, RunOutcome)> {
+/// Runs `plan` alone in a boot of a prepared guest and writes
+/// `verdict.json` into `dir`.
+pub fn run_plan(
+    prepared: &Prepared,
+    plan: &Plan,
+    dir: &Path,
+    reporter: &dyn Reporter,
+) -> Result<(RunRecord, RunOutcome)> {
+    let boot = format!("{}-{}cpu", prepared.kernel.variant, prepared.vcpus);
+    let cell = format!("{}/{}/{}cpu", prepared.kernel.variant, plan.name(), prepared.vcpus);
+    reporter.report(&Progress::CellStarted { boot: boot.clone(), cell: cell.clone() });
     let outcome = runner::run(&RunSpec {
-        boot: boot_spec(prepared, plan.cmdline(), dir),
+        boot: boot_spec(prepared, plan.cmdline(), dir, boot, reporter),
         program: plan.program(),
         deadlines: plan.deadlines(prepared.accel.accel),
     })?;
@@ -130,23 +140,43 @@ pub fn run_plan(prepared: &Prepared, plan: &Plan, dir: &Path) -> Result<(RunReco
         },
     );
     write_atomic(&dir.join(VERDICT_FILE), &serde_json::to_vec_pretty(&record)?)?;
+    reporter.report(&cell_ended(cell, &record, dir));
     Ok((record, outcome))
 }
 
 /// How a cell's guest boots: the prepared kernel and image, the extra
 /// kernel command line, console and QEMU argv into `out_dir`, sysrq dumps
 /// when it hangs.
-fn boot_spec<'a>(prepared: &'a Prepared, cmdline_extra: Vec<String>, out_dir: &'a Path) -> BootSpec<'a> {
+fn boot_spec<'a>(
+    prepared: &'a Prepared,
+    cmdline_extra: Vec<String>,
+    out_dir: &'a Path,
+    label: String,
+    reporter: &'a dyn Reporter,
+) -> BootSpec<'a> {
     BootSpec {
         bzimage: &prepared.kernel.bzimage,
         initrd: &prepared.initrd,
         accel: prepared.accel.accel,
         vcpus: prepared.vcpus,
         memory_mib: prepared.memory_mib,
-        boot_deadline: Deadlines::for_accel(prepared.accel.accel).boot,
+        boot_deadline: runner::boot_deadline(prepared.accel.accel),
         cmdline_extra,
         out_dir,
         sysrq_on_hang: true,
+        label,
+        reporter,
+    }
+}
+
+/// The event that says a cell ended, from its record.
+pub fn cell_ended(cell: String, record: &RunRecord, dir: &Path) -> Progress {
+    Progress::CellEnded {
+        cell,
+        verdict: record.verdict,
+        seconds: record.wall_ms / 1e3,
+        reason: record.reasons.first().cloned(),
+        dir: dir.to_path_buf(),
     }
 }
 
@@ -210,14 +240,6 @@ pub struct BootCell<'a> {
 /// left to the diff (which then leaves the boot out).
 const NOISY_RETRIES: u32 = 2;
 
-/// What became of one cell of a boot.
-pub struct BootCellRun {
-    pub record: RunRecord,
-    /// The host-load figures of the attempts that other processes spoiled
-    /// before this one (kept beside the cell as `<cell>.noisy-N/`).
-    pub spoiled: Vec<f64>,
-}
-
 /// Runs `cells` one after another in one boot of `prepared`, so that a
 /// boot's cost is paid once for all of them. Each cell is still a cell of
 /// its own: its events, its part of the console (cut at a mark the agent
@@ -238,11 +260,16 @@ pub struct BootCellRun {
 /// failure behind a retry. (The boot stays the unit of the statistics: a
 /// comparison still never has two cells of one boot.)
 ///
-/// Returns what became of the cells that ran, in order: at least the first
+/// Returns the records of the cells that ran, in order: at least the first
 /// (a boot that failed is the first cell's verdict). The caller runs the
 /// rest in another boot. Every `verdict.json` is written once the boot has
 /// ended, when each cell's part of the console is known.
-pub fn run_in_one_boot(prepared: &Prepared, cells: &[BootCell<'_>], boot_dir: &Path) -> Result<Vec<BootCellRun>> {
+pub fn run_in_one_boot(
+    prepared: &Prepared,
+    cells: &[BootCell<'_>],
+    boot_dir: &Path,
+    reporter: &dyn Reporter,
+) -> Result<Vec<RunRecord>> {
     let first = cells.first().context("a boot needs at least one cell")?;
     let cmdline = first.plan.cmdline();
     if let Some(other) = cells.iter().find(|c| c.plan.cmdline() != cmdline) {
@@ -256,7 +283,9 @@ pub fn run_in_one_boot(prepared: &Prepared, cells: &[BootCell<'_>], boot_dir: &P
         std::fs::create_dir_all(&cell.dir).with_context(|| format!("cannot create {}", cell.dir.display()))?;
     }
     let accel = prepared.accel.accel;
-    let spec = boot_spec(prepared, cmdline, boot_dir);
+    let boot_label = boot_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    reporter.report(&Progress::CellStarted { boot: boot_label.clone(), cell: first.label.clone() });
+    let spec = boot_spec(prepared, cmdline, boot_dir, boot_label.clone(), reporter);
     let boot_log = boot_dir.join("console.log");
     let boot_ref = |position: usize| Some(BootRef { console_log: boot_log.clone(), position: position as u32 });
     let mut guest = match Guest::boot(&spec)? {
@@ -276,7 +305,8 @@ pub fn run_in_one_boot(prepared: &Prepared, cells: &[BootCell<'_>], boot_dir: &P
                 boot: boot_ref(0),
             };
             let record = write_cell(prepared, first.plan, &first.dir, facts)?;
-            return Ok(vec![BootCellRun { record, spoiled: vec![] }]);
+            reporter.report(&cell_ended(first.label.clone(), &record, &first.dir));
+            return Ok(vec![record]);
         }
     };
 
@@ -303,8 +333,15 @@ pub fn run_in_one_boot(prepared: &Prepared, cells: &[BootCell<'_>], boot_dir: &P
     };
     let mut position = 0;
     let mut spoiled_attempts = 0u32;
+    // The first cell was announced before the boot; a retried one is not
+    // announced again.
+    let mut announced = 1;
     while position < cells.len() && guest.alive() {
         let cell = &cells[position];
+        if position >= announced {
+            reporter.report(&Progress::CellStarted { boot: boot_label.clone(), cell: cell.label.clone() });
+            announced = position + 1;
+        }
         let events_log = cell.dir.join("events.jsonl");
         let outcome = guest.run_program(cell.plan.program(), cell.plan.deadlines(accel), Some(&events_log))?;
         let done = outcome.end == RunEnd::Done;
@@ -326,6 +363,10 @@ pub fn run_in_one_boot(prepared: &Prepared, cells: &[BootCell<'_>], boot_dir: &P
         let spoiled = matches!((cell.max_host_load, other_load), (Some(max), Some(other)) if other > max);
         if spoiled && spoiled_attempts < NOISY_RETRIES {
             spoiled_attempts += 1;
+            reporter.report(&Progress::CellRetried {
+                cell: cell.label.clone(),
+                other_cores: other_load.unwrap_or_default(),
+            });
             let aside = noisy_dir(&cell.dir, spoiled_attempts);
             let _ = std::fs::remove_dir_all(&aside);
             std::fs::create_dir_all(&aside).with_context(|| format!("cannot create {}", aside.display()))?;
@@ -341,7 +382,7 @@ pub fn run_in_one_boot(prepared: &Prepared, cells: &[BootCell<'_>], boot_dir: &P
     let ready = guest.ready_event().clone();
     let finished = guest.finish();
 
-    let mut runs: Vec<BootCellRun> = Vec::new();
+    let mut runs: Vec<RunRecord> = Vec::new();
     for (index, attempt) in ran.iter().enumerate() {
         let to = ran.get(index + 1).map_or(finished.console.len(), |next| next.from);
         let console = finished.console.get(attempt.from..to).unwrap_or_default();
@@ -360,16 +401,10 @@ pub fn run_in_one_boot(prepared: &Prepared, cells: &[BootCell<'_>], boot_dir: &P
             boot: boot_ref(index),
         };
         let record = write_cell(prepared, cells[attempt.cell].plan, &attempt.dir, facts)?;
+        // A spoiled attempt is kept aside; the cell's record is its last.
         if attempt.dir == cells[attempt.cell].dir {
-            // The cell's spoiled attempts ran just before this, its last one.
-            let mut spoiled: Vec<f64> = ran[..index]
-                .iter()
-                .rev()
-                .take_while(|a| a.cell == attempt.cell)
-                .map(|a| a.outcome.host_load.map_or(0.0, |h| h.other_cores))
-                .collect();
-            spoiled.reverse();
-            runs.push(BootCellRun { record, spoiled });
+            reporter.report(&cell_ended(cells[attempt.cell].label.clone(), &record, &attempt.dir));
+            runs.push(record);
         }
     }
     Ok(runs)

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use xshell::Shell;
 
-use xtask::commands::{calibrate, ci, diff, matrix, merge, report, run, shell, validate};
+use xtask::commands::{calibrate, ci, diff, doctor, matrix, merge, report, run, shell, validate};
 use xtask::verdict::Verdict;
-use xtask::{bench, bisect, doctor, kernel, project};
+use xtask::{bench, bisect, kernel, project};
 
 /// modrig: build baseline and patched kernels, boot them under QEMU, race
 /// module load/unload against refcount traffic, and diff what changed.

@@ -9,13 +9,11 @@
 //! vCPU is a host thread, and an overcommitted host turns into false RCU
 //! stalls).
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use xshell::Shell;
 
@@ -24,6 +22,7 @@ use crate::executor::{self, Plan};
 use crate::matrix::plan::{self, Cell, PlannedScenario, Shard};
 use crate::matrix::Matrix;
 use crate::prepare::{self, HostOptions, Prepared};
+use crate::progress::{Progress, Reporter};
 use crate::record::{RunRecord, RUN_RECORD_SCHEMA, VERDICT_FILE};
 use crate::results::{self, FileHash, HostRecord, Inputs, Manifest, VariantInputs};
 use crate::scenario::Metric;
@@ -31,11 +30,12 @@ use crate::verdict::{RunEnd, Verdict};
 use crate::{fsutil, project, timefmt};
 
 /// What a run needs besides its cells: the guests and the scenarios.
-struct Setup {
+struct Setup<'a> {
     prepared: Vec<Prepared>,
     plans: Vec<(PlannedScenario, Plan)>,
     /// The matrix's `max_host_load`: above it a timing boot is noisy.
     max_host_load: f64,
+    reporter: &'a dyn Reporter,
 }
 
 /// How one matrix run is carried out, besides the matrix itself.
@@ -53,7 +53,7 @@ pub struct Job {
 
 /// Builds both variants and runs every cell of `matrix` without a verdict.
 /// Returns the run directory.
-pub fn execute(sh: &Shell, host: &HostOptions, matrix: &Matrix, job: &Job) -> Result<PathBuf> {
+pub fn execute(sh: &Shell, host: &HostOptions, matrix: &Matrix, job: &Job, reporter: &dyn Reporter) -> Result<PathBuf> {
     let started = Instant::now();
     let (baseline, candidate) = sides(matrix)?;
     let plans = load_scenarios(matrix, &job.scenarios)?;
@@ -100,20 +100,19 @@ pub fn execute(sh: &Shell, host: &HostOptions, matrix: &Matrix, job: &Job) -> Re
             dir
         }
     };
-    eprintln!(
-        "matrix: {} cells ({} vs {}, {} scenarios, vCPUs {:?}, {} boots per side, ABBA order{}) on {}, results in {}",
-        cells.len(),
-        baseline,
-        candidate,
-        planned.len(),
-        matrix.vcpus,
-        matrix.repetitions,
-        job.shard.map(|s| format!(", shard {s}")).unwrap_or_default(),
-        prepared[0].accel.how,
-        run_dir.display()
-    );
+    reporter.report(&Progress::MatrixStarted {
+        cells: cells.len(),
+        baseline: baseline.clone(),
+        candidate: candidate.clone(),
+        scenarios: planned.len(),
+        vcpus: matrix.vcpus.clone(),
+        boots_per_side: matrix.repetitions,
+        shard: job.shard.map(|s| s.to_string()),
+        accel: prepared[0].accel.how.clone(),
+        run_dir: run_dir.clone(),
+    });
 
-    let setup = Setup { prepared, plans, max_host_load: matrix.diff.thresholds.max_host_load };
+    let setup = Setup { prepared, plans, max_host_load: matrix.diff.thresholds.max_host_load, reporter };
     let cells_started = Instant::now();
     let times = run_cells(&setup, &cells, &run_dir)?;
     let cells_time = cells_started.elapsed();
@@ -125,10 +124,12 @@ pub fn execute(sh: &Shell, host: &HostOptions, matrix: &Matrix, job: &Job) -> Re
         cells_run: times.ran,
     };
     fsutil::write_atomic(&run_dir.join(TIMING), &serde_json::to_vec_pretty(&timing)?)?;
-    eprintln!(
-        "matrix: done in {:.1} s (kernels and images {:.1} s, guest boots {:.1} s, scenarios {:.1} s)",
-        timing.total_s, timing.build_s, timing.boot_s, timing.scenarios_s
-    );
+    reporter.report(&Progress::MatrixFinished {
+        seconds: timing.total_s,
+        build_seconds: timing.build_s,
+        boot_seconds: timing.boot_s,
+        scenario_seconds: timing.scenarios_s,
+    });
     Ok(run_dir)
 }
 
@@ -250,10 +251,6 @@ pub fn host_cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-fn secs(d: Duration) -> String {
-    format!("{:.1} s", d.as_secs_f64())
-}
-
 /// Where the cells' time went.
 #[derive(Default)]
 struct CellTimes {
@@ -280,13 +277,12 @@ pub struct Timing {
 /// Runs the cells without a verdict, boot by boot (see [`plan::boots`]):
 /// correctness boots in parallel first, then timing boots one by one.
 fn run_cells(setup: &Setup, cells: &[Cell], run_dir: &Path) -> Result<CellTimes> {
-    let progress = Progress::new(cells.len());
     let todo: Vec<Cell> = cells
         .iter()
         .filter(|c| {
             let done = results::cell_dir(run_dir, &c.key).join(VERDICT_FILE).is_file();
             if done {
-                progress.skipped(&c.key);
+                setup.reporter.report(&Progress::CellKept { cell: c.key.rel_dir() });
             }
             !done
         })
@@ -297,7 +293,7 @@ fn run_cells(setup: &Setup, cells: &[Cell], run_dir: &Path) -> Result<CellTimes>
     let planned: Vec<PlannedScenario> = setup.plans.iter().map(|(p, _)| p.clone()).collect();
     let boots = plan::boots(&todo, &planned);
     let run_boot = |cells: &Vec<Cell>| -> Result<()> {
-        let took = run_boot_cells(setup, run_dir, cells, &progress)?;
+        let took = run_boot_cells(setup, run_dir, cells)?;
         *boot.lock().unwrap_or_else(|e| e.into_inner()) += took;
         Ok(())
     };
@@ -317,7 +313,6 @@ fn run_cells(setup: &Setup, cells: &[Cell], run_dir: &Path) -> Result<CellTimes>
     for cells in timing {
         run_boot(cells)?;
     }
-    progress.done();
     Ok(CellTimes { boot: boot.into_inner().unwrap_or_else(|e| e.into_inner()), ran })
 }
 
@@ -325,30 +320,16 @@ fn run_cells(setup: &Setup, cells: &[Cell], run_dir: &Path) -> Result<CellTimes>
 /// returns the time spent booting. A boot that ended before its last cell
 /// (a cell failed, or left the kernel changed) goes on in a fresh boot with
 /// the cells it did not reach.
-fn run_boot_cells(setup: &Setup, run_dir: &Path, cells: &[Cell], progress: &Progress) -> Result<Duration> {
+fn run_boot_cells(setup: &Setup, run_dir: &Path, cells: &[Cell]) -> Result<Duration> {
     let mut booting = Duration::ZERO;
     let mut queue: Vec<&Cell> = cells.iter().collect();
     while !queue.is_empty() {
-        for cell in &queue {
-            progress.started(&cell.key);
-        }
-        let runs = run_boot(setup, run_dir, &queue)?;
-        for (cell, run) in queue.iter().zip(&runs) {
-            if let Some(ms) = run.record.boot_to_ready_ms {
-                booting += Duration::from_secs_f64(ms / 1e3);
-            }
-            for other in &run.spoiled {
-                progress.note(format!(
-                    "noisy {} (other processes used {other:.2} host cores): ran it again",
-                    cell.key.rel_dir()
-                ));
-            }
-            progress.finished(&cell.key, run.record.verdict, Duration::from_secs_f64(run.record.wall_ms / 1e3));
-        }
+        let records = run_boot(setup, run_dir, &queue)?;
+        booting += records.iter().filter_map(|r| r.boot_to_ready_ms).map(|ms| Duration::from_secs_f64(ms / 1e3)).sum();
         // The cells this boot did not reach go on in the next one.
-        let rest = queue.split_off(runs.len());
+        let rest = queue.split_off(records.len());
         for cell in &rest {
-            progress.requeued(&cell.key);
+            setup.reporter.report(&Progress::CellRequeued { cell: cell.key.rel_dir() });
         }
         queue = rest;
     }
@@ -359,7 +340,7 @@ fn run_boot_cells(setup: &Setup, run_dir: &Path, cells: &[Cell], progress: &Prog
 /// of those that ran, in order, at least one. A failure of the rig becomes
 /// the INFRA verdict of every cell of the boot without one: one broken boot
 /// never loses the other cells' results.
-fn run_boot(setup: &Setup, run_dir: &Path, cells: &[&Cell]) -> Result<Vec<executor::BootCellRun>> {
+fn run_boot(setup: &Setup, run_dir: &Path, cells: &[&Cell]) -> Result<Vec<RunRecord>> {
     let first = &cells.first().context("an empty boot")?.key;
     let prepared = setup.prepared.iter().find(|p| p.kernel.variant == first.variant).context("unprepared variant")?;
     let mut guest = prepared.clone();
@@ -380,7 +361,7 @@ fn run_boot(setup: &Setup, run_dir: &Path, cells: &[&Cell]) -> Result<Vec<execut
         });
     }
     let boot_dir = results::new_boot_dir(run_dir, &format!("{}-{}cpu-r{}", first.variant, first.vcpus, first.rep))?;
-    match executor::run_in_one_boot(&guest, &boot_cells, &boot_dir) {
+    match executor::run_in_one_boot(&guest, &boot_cells, &boot_dir, setup.reporter) {
         Ok(runs) => Ok(runs),
         Err(error) => {
             let message = format!("{error:#}");
@@ -393,10 +374,11 @@ fn run_boot(setup: &Setup, run_dir: &Path, cells: &[&Cell]) -> Result<Vec<execut
                         std::fs::create_dir_all(&boot_cell.dir)?;
                         let record = infra_record(&guest, &cell.key, &boot_cell.dir, &message);
                         fsutil::write_atomic(&boot_cell.dir.join(VERDICT_FILE), &serde_json::to_vec_pretty(&record)?)?;
+                        setup.reporter.report(&executor::cell_ended(cell.key.rel_dir(), &record, &boot_cell.dir));
                         record
                     }
                 };
-                runs.push(executor::BootCellRun { record, spoiled: vec![] });
+                runs.push(record);
             }
             Ok(runs)
         }
@@ -457,92 +439,5 @@ impl Drop for Units<'_> {
     fn drop(&mut self) {
         *self.budget.free.lock().unwrap_or_else(|e| e.into_inner()) += self.n;
         self.budget.freed.notify_all();
-    }
-}
-
-/// One progress display for the whole matrix: a bar with cells done/total,
-/// elapsed and ETA, and the cells running now; plain lines when stderr is
-/// not a terminal (CI logs).
-struct Progress {
-    bar: Option<ProgressBar>,
-    total: usize,
-    state: Mutex<ProgressState>,
-}
-
-#[derive(Default)]
-struct ProgressState {
-    done: usize,
-    running: Vec<String>,
-}
-
-impl Progress {
-    fn new(total: usize) -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new(total as u64);
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} cells [{bar:30}] {pos}/{len} [{elapsed} / ETA {eta}] {msg}")
-                    .expect("static template")
-                    .progress_chars("=> "),
-            );
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
-        Progress { bar, total, state: Mutex::new(ProgressState::default()) }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, ProgressState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn skipped(&self, key: &CellKey) {
-        let mut state = self.lock();
-        state.done += 1;
-        self.line(&state, format!("{:>5} {} (finished before, kept)", "done", key.rel_dir()));
-    }
-
-    fn started(&self, key: &CellKey) {
-        let mut state = self.lock();
-        state.running.push(key.rel_dir());
-        if let Some(bar) = &self.bar {
-            bar.set_message(state.running.join(", "));
-        }
-    }
-
-    fn finished(&self, key: &CellKey, verdict: Verdict, took: Duration) {
-        let mut state = self.lock();
-        state.done += 1;
-        let name = key.rel_dir();
-        state.running.retain(|r| *r != name);
-        self.line(&state, format!("{verdict:>5} {name} in {}", secs(took)));
-    }
-
-    fn line(&self, state: &ProgressState, text: String) {
-        match &self.bar {
-            Some(bar) => {
-                bar.set_position(state.done as u64);
-                bar.set_message(state.running.join(", "));
-                bar.println(text);
-            }
-            None => eprintln!("[{:>3}/{}] {text}", state.done, self.total),
-        }
-    }
-
-    /// The cell did not run in the boot it was started in: it waits for
-    /// the next one.
-    fn requeued(&self, key: &CellKey) {
-        let mut state = self.lock();
-        let name = key.rel_dir();
-        state.running.retain(|r| *r != name);
-    }
-
-    fn note(&self, text: String) {
-        let state = self.lock();
-        self.line(&state, text);
-    }
-
-    fn done(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
     }
 }

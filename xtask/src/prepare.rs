@@ -13,6 +13,7 @@ use crate::guest::runner::{self, BootSpec, Deadlines, RunSpec};
 use crate::guest::{image, reaper};
 use crate::kernel;
 use crate::kernel::build::BuiltKernel;
+use crate::progress::Silent;
 use crate::{doctor, project};
 
 /// The host side that every guest of a command shares.
@@ -110,6 +111,8 @@ pub fn guests_for(sh: &Shell, args: &HostOptions, kernels: Vec<BuiltKernel>) -> 
                 cmdline_extra: vec![],
                 out_dir: &probe_dir,
                 sysrq_on_hang: false,
+                label: "kvm-probe".into(),
+                reporter: &Silent,
             },
             program: &program,
             deadlines: Deadlines::for_accel(Accel::Kvm),

@@ -7,24 +7,36 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::diff::{self, Side, Status, Summary};
+use crate::progress::{Progress, Reporter};
 use crate::{report, results};
 
-/// Diffs a run's baseline against its candidate, writes its reports into
-/// the run directory and prints the terminal table. Returns the status.
-pub fn report_run(run: &Path) -> Result<Status> {
+/// Diffs a run's baseline against its candidate and writes its reports
+/// into the run directory; prints the terminal table unless `quiet` (the
+/// command reports JSON instead). The `Reported` event says where they went.
+pub fn report_run(run: &Path, quiet: bool, reporter: &dyn Reporter) -> Result<Status> {
     let summary = summarize_run(run)?;
-    publish(&summary, run)?;
+    publish(&summary, run, quiet, reporter)?;
     Ok(summary.status)
 }
 
-/// Writes `summary`'s reports into `dir` and prints the terminal table
-/// (in colour on a terminal) and where the reports went.
-pub fn publish(summary: &Summary, dir: &Path) -> Result<()> {
+/// Writes `summary`'s reports into `dir`, prints the terminal table (in
+/// colour on a terminal) and where the reports went unless `quiet`, and
+/// reports them.
+pub fn publish(summary: &Summary, dir: &Path, quiet: bool, reporter: &dyn Reporter) -> Result<()> {
     let written = report::write_all(summary, dir)?;
-    print!("{}", report::terminal(summary, std::io::IsTerminal::is_terminal(&std::io::stdout())));
-    for path in written {
-        println!("  {}", path.display());
+    if !quiet {
+        print!("{}", report::terminal(summary, std::io::IsTerminal::is_terminal(&std::io::stdout())));
+        for path in &written {
+            println!("  {}", path.display());
+        }
     }
+    let status = serde_json::to_value(summary.status)?.as_str().unwrap_or_default().to_string();
+    reporter.report(&Progress::Reported {
+        run_dir: dir.to_path_buf(),
+        status,
+        exit_code: summary.status.exit_code(),
+        reports: written,
+    });
     Ok(())
 }
 

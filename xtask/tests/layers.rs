@@ -16,10 +16,16 @@ const LAYERS: [(&str, &[&str]); 4] = [
     // Small utilities and plain data: no I/O beyond a file helper, no clap.
     ("utilities and plain data", &["diag", "errno", "fsutil", "hashing", "project", "timefmt", "variant", "yaml_loc"]),
     // Pure cores: text or data in, data out.
-    ("pure cores", &["calibration", "classify", "diff", "matrix", "record", "report", "scenario", "stats", "verdict"]),
+    (
+        "pure cores",
+        &["calibration", "classify", "diff", "matrix", "progress", "record", "report", "scenario", "stats", "verdict"],
+    ),
     // I/O shells: the host, kernel builds, guests, cells and matrix runs
     // carried out, results on disk and their reports.
-    ("I/O shells", &["doctor", "executor", "guest", "kernel", "matrix_job", "prepare", "results", "run_report"]),
+    (
+        "I/O shells",
+        &["doctor", "executor", "guest", "kernel", "matrix_job", "prepare", "reporter", "results", "run_report"],
+    ),
     // Commands: one module per subcommand under `commands/` (see
     // `no_command_calls_another`), and the two not moved there yet.
     ("commands", &["bench", "bisect", "commands"]),

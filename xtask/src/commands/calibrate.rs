@@ -18,6 +18,7 @@ use crate::calibration::{self, Calibration};
 use crate::commands::flags::{HostArgs, ResultsArgs, SelectionArgs};
 use crate::matrix::{self, Matrix};
 use crate::matrix_job::{self, Job};
+use crate::reporter::{self, Detail};
 use crate::{fsutil, results, run_report};
 
 #[derive(Debug, Args)]
@@ -67,9 +68,10 @@ impl CalibrateArgs {
             "calibrate: {name} against itself, {} self-comparison(s) of {boots} boots per side",
             self.comparisons
         );
-        let run_dir = matrix_job::execute(sh, &self.host.options(), &aa, &job)?;
+        let reporter = reporter::for_command(false, Detail::Cells);
+        let run_dir = matrix_job::execute(sh, &self.host.options(), &aa, &job, reporter.as_ref())?;
         // The A/A run's own report: what this matrix would have said.
-        run_report::report_run(&run_dir)?;
+        run_report::report_run(&run_dir, false, reporter.as_ref())?;
         let manifest = results::read_manifest(&run_dir)?;
         let (cells, _) = results::read_cells(&run_dir, &manifest)?;
         let again = format!("{name}{AGAIN_SUFFIX}");

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::diff::{self, CellResult, Side};
+use crate::progress::Silent;
 use crate::{project, results, run_report};
 
 #[derive(Debug, Args)]
@@ -57,7 +58,7 @@ impl DiffArgs {
             }
             None => results::create_run_dir(&project::root().join("results"), "diff")?.1,
         };
-        run_report::publish(&summary, &out)?;
+        run_report::publish(&summary, &out, false, &Silent)?;
         Ok(ExitCode::from(summary.status.exit_code()))
     }
 }

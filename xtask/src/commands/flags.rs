@@ -96,3 +96,12 @@ impl SelectionArgs {
         Ok(&self.vcpus)
     }
 }
+
+/// How a long command shows its progress.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Progress as JSON lines on stdout, one event per line (`event` names
+    /// it), instead of lines for people on stderr
+    #[arg(long)]
+    pub json: bool,
+}

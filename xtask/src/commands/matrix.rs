@@ -8,9 +8,10 @@ use anyhow::{bail, Result};
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::flags::{HostArgs, ResultsArgs, SelectionArgs};
+use crate::commands::flags::{HostArgs, OutputArgs, ResultsArgs, SelectionArgs};
 use crate::matrix::plan::Shard;
 use crate::matrix::{self, Matrix};
+use crate::reporter::{self, Detail};
 use crate::{matrix_job, run_report};
 
 #[derive(Debug, Args)]
@@ -21,6 +22,8 @@ pub struct MatrixArgs {
     pub results: ResultsArgs,
     #[command(flatten)]
     pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Finish an interrupted run: rerun only its cells without a verdict
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
@@ -43,8 +46,9 @@ impl MatrixArgs {
             results: self.results.dir(),
             tag: None,
         };
-        let run_dir = matrix_job::execute(sh, &self.host.options(), &matrix, &job)?;
-        let status = run_report::report_run(&run_dir)?;
+        let reporter = reporter::for_command(self.output.json, Detail::Cells);
+        let run_dir = matrix_job::execute(sh, &self.host.options(), &matrix, &job, reporter.as_ref())?;
+        let status = run_report::report_run(&run_dir, self.output.json, reporter.as_ref())?;
         Ok(ExitCode::from(status.exit_code()))
     }
 

@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::commands::flags::ResultsArgs;
+use crate::progress::Silent;
 use crate::{results, run_report};
 
 #[derive(Debug, Args)]
@@ -24,6 +25,6 @@ impl MergeArgs {
         let results = self.results.dir();
         let merged = results::merge(&self.runs, &results)?;
         eprintln!("merged {} runs into {}", self.runs.len(), merged.display());
-        Ok(ExitCode::from(run_report::report_run(&merged)?.exit_code()))
+        Ok(ExitCode::from(run_report::report_run(&merged, false, &Silent)?.exit_code()))
     }
 }

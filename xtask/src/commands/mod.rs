@@ -7,6 +7,7 @@
 pub mod calibrate;
 pub mod ci;
 pub mod diff;
+pub mod doctor;
 pub mod flags;
 pub mod matrix;
 pub mod merge;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 
+use crate::progress::Silent;
 use crate::run_report;
 
 #[derive(Debug, Args)]
@@ -16,6 +17,6 @@ pub struct ReportArgs {
 
 impl ReportArgs {
     pub fn run(self) -> Result<ExitCode> {
-        Ok(ExitCode::from(run_report::report_run(&self.run)?.exit_code()))
+        Ok(ExitCode::from(run_report::report_run(&self.run, false, &Silent)?.exit_code()))
     }
 }

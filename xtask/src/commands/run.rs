@@ -7,10 +7,12 @@ use anyhow::Result;
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::flags::{GuestArgs, ResultsArgs};
+use crate::commands::flags::{GuestArgs, OutputArgs, ResultsArgs};
 use crate::executor::{run_plan, Plan};
 use crate::prepare::prepare;
+use crate::progress::Progress;
 use crate::record::RunRecord;
+use crate::reporter::{self, Detail};
 use crate::{errno, results};
 
 #[derive(Debug, Args)]
@@ -22,9 +24,8 @@ pub struct RunArgs {
     pub guest: GuestArgs,
     #[command(flatten)]
     pub results: ResultsArgs,
-    /// Print the verdict as JSON on stdout instead of the summary
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 impl RunArgs {
@@ -34,12 +35,12 @@ impl RunArgs {
         let prepared = prepare(sh, &self.guest.choice(), plan.default_vcpus())?;
         let results = self.results.dir();
         let (_, dir) = results::create_run_dir(&results, &format!("{}-{}", prepared.kernel.variant, plan.name()))?;
-        let (record, _) = run_plan(&prepared, &plan, &dir)?;
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(&record)?);
-        } else {
+        let reporter = reporter::for_command(self.output.json, Detail::Steps);
+        let (record, _) = run_plan(&prepared, &plan, &dir, reporter.as_ref())?;
+        if !self.output.json {
             print_summary(&record, &plan);
         }
+        reporter.report(&Progress::RunFinished { record: Box::new(record.clone()) });
         Ok(ExitCode::from(record.verdict.exit_code()))
     }
 }

@@ -16,13 +16,13 @@ use super::channel::{Channel, Listener, Received};
 use super::console::Console;
 use super::hostload::{HostLoad, HostLoadSampler};
 use super::qemu::{self, Accel, Detectors, GuestSpec};
+use crate::progress::{Progress, Reporter};
 use crate::verdict::RunEnd;
 
-/// How long the rig waits before it calls a guest hung.
+/// How long the rig waits before it calls a program hung (the boot's own
+/// deadline is [`BootSpec::boot_deadline`], see [`boot_deadline`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Deadlines {
-    /// From QEMU's start to the agent's Ready.
-    pub boot: Duration,
     /// For one step. Longer than the guest's own detectors (hung task after
     /// 10-20 s), so that the kernel reports a hang first, with a stack.
     pub step: Duration,
@@ -33,19 +33,19 @@ pub struct Deadlines {
 impl Deadlines {
     pub fn for_accel(accel: Accel) -> Deadlines {
         match accel {
-            Accel::Kvm => Deadlines {
-                boot: Duration::from_secs(20),
-                step: Duration::from_secs(40),
-                run: Duration::from_secs(300),
-            },
-            // TCG boots in ~1 s when the host is idle, but a loaded 2-core CI
-            // machine running other guests can take ten times that.
-            Accel::Tcg => Deadlines {
-                boot: Duration::from_secs(60),
-                step: Duration::from_secs(45),
-                run: Duration::from_secs(600),
-            },
+            Accel::Kvm => Deadlines { step: Duration::from_secs(40), run: Duration::from_secs(300) },
+            Accel::Tcg => Deadlines { step: Duration::from_secs(45), run: Duration::from_secs(600) },
         }
+    }
+}
+
+/// From QEMU's start to the agent's Ready. TCG boots in ~1 s when the host
+/// is idle, but a loaded 2-core CI machine running other guests can take
+/// ten times that.
+pub fn boot_deadline(accel: Accel) -> Duration {
+    match accel {
+        Accel::Kvm => Duration::from_secs(20),
+        Accel::Tcg => Duration::from_secs(60),
     }
 }
 
@@ -95,8 +95,7 @@ const SYSRQ_PAUSE: Duration = Duration::from_millis(2500);
 /// the console thread).
 const MARK_WAIT: Duration = Duration::from_secs(5);
 /// Deadlines of the rig's own small programs between scenarios.
-const HOUSEKEEPING: Deadlines =
-    Deadlines { boot: Duration::ZERO, step: Duration::from_secs(30), run: Duration::from_secs(60) };
+const HOUSEKEEPING: Deadlines = Deadlines { step: Duration::from_secs(30), run: Duration::from_secs(60) };
 
 static SOCKET_COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -155,11 +154,14 @@ pub struct BootSpec<'a> {
     pub out_dir: &'a Path,
     /// Ask a hung guest for sysrq w/l/t dumps before killing it.
     pub sysrq_on_hang: bool,
+    /// How progress events name this boot.
+    pub label: String,
+    pub reporter: &'a dyn Reporter,
 }
 
 /// What [`Guest::boot`] gives.
-pub enum Booted {
-    Ready(Box<Guest>),
+pub enum Booted<'a> {
+    Ready(Box<Guest<'a>>),
     /// The guest stopped or stalled before its agent was ready.
     Failed(BootFailure),
 }
@@ -216,7 +218,7 @@ pub struct Finished {
 /// program that did not end with `Done` (a panic, a hang, a deadline) the
 /// guest is dead: it runs nothing more, and [`Guest::finish`] collects what
 /// its console said.
-pub struct Guest {
+pub struct Guest<'a> {
     console: Console,
     channel: Channel,
     /// Kept so its socket file lives as long as the guest.
@@ -229,11 +231,13 @@ pub struct Guest {
     boot_to_ready: Duration,
     sysrq_on_hang: bool,
     dead: bool,
+    label: String,
+    reporter: &'a dyn Reporter,
 }
 
-impl Guest {
+impl<'a> Guest<'a> {
     /// Starts QEMU and waits for the agent's Ready.
-    pub fn boot(spec: &BootSpec<'_>) -> Result<Booted> {
+    pub fn boot(spec: &BootSpec<'a>) -> Result<Booted<'a>> {
         std::fs::create_dir_all(spec.out_dir)?;
         let started = Instant::now();
         // Unix socket paths are limited to 108 bytes: keep it short, in /tmp.
@@ -258,6 +262,11 @@ impl Guest {
         qemu.args(&args);
         std::fs::write(spec.out_dir.join("qemu.argv"), format!("qemu-system-x86_64 {}\n", shell_words(&args)))?;
         let console = Console::spawn(qemu, &console_log)?;
+        spec.reporter.report(&Progress::BootStarted {
+            boot: spec.label.clone(),
+            vcpus: spec.vcpus,
+            accel: spec.accel.name().to_string(),
+        });
 
         let mut scan_offset = 0;
         let boot_deadline = started + spec.boot_deadline;
@@ -276,6 +285,10 @@ impl Guest {
                 Ok(Received::Event(event)) => {
                     if matches!(event.kind, EventKind::Ready { .. }) {
                         let boot_to_ready = started.elapsed();
+                        spec.reporter.report(&Progress::BootReady {
+                            boot: spec.label.clone(),
+                            ms: boot_to_ready.as_secs_f64() * 1e3,
+                        });
                         return Ok(Booted::Ready(Box::new(Guest {
                             console,
                             channel,
@@ -287,6 +300,8 @@ impl Guest {
                             boot_to_ready,
                             sysrq_on_hang: spec.sysrq_on_hang,
                             dead: false,
+                            label: spec.label.clone(),
+                            reporter: spec.reporter,
                         })));
                     }
                     events.push(event);
@@ -340,6 +355,16 @@ impl Guest {
         deadlines: Deadlines,
         events_log: Option<&Path>,
     ) -> Result<ProgramOutcome> {
+        self.run(program, deadlines, events_log, Steps::Reported)
+    }
+
+    fn run(
+        &mut self,
+        program: &Program,
+        deadlines: Deadlines,
+        events_log: Option<&Path>,
+        steps: Steps,
+    ) -> Result<ProgramOutcome> {
         let started = Instant::now();
         if self.dead {
             bail!("the guest is dead: it cannot run another program");
@@ -362,7 +387,7 @@ impl Guest {
         // the window cannot be closed and host_load is None.
         let sampler = HostLoadSampler::start(self.console.qemu_pid());
         let mut events = Vec::new();
-        let (end, wait_for_exit) = self.follow(program, deadlines, started, log.as_mut(), &mut events)?;
+        let (end, wait_for_exit) = self.follow(program, deadlines, started, log.as_mut(), &mut events, steps)?;
         let host_load = sampler.and_then(HostLoadSampler::finish);
         if end != RunEnd::Done {
             self.dead = true;
@@ -371,7 +396,8 @@ impl Guest {
             }
             if matches!(end, RunEnd::DetectorFired | RunEnd::Deadline { .. }) && self.sysrq_on_hang {
                 // Ask the hung kernel what it is doing before it dies.
-                for key in ['w', 'l', 't'] {
+                for (key, what) in [('w', "blocked tasks"), ('l', "backtraces of active CPUs"), ('t', "all tasks")] {
+                    self.reporter.report(&Progress::SysrqSent { boot: self.label.clone(), key, what: what.into() });
                     self.console.sysrq(key);
                     std::thread::sleep(SYSRQ_PAUSE);
                 }
@@ -392,7 +418,7 @@ impl Guest {
                 Step::ReadFile { path: "/proc/modules".into() },
             ],
         };
-        let outcome = self.run_program(&program, HOUSEKEEPING, None)?;
+        let outcome = self.run(&program, HOUSEKEEPING, None, Steps::Unreported)?;
         if outcome.end != RunEnd::Done {
             return Ok(Err(outcome.end));
         }
@@ -435,9 +461,13 @@ impl Guest {
         started: Instant,
         mut log: Option<&mut File>,
         events: &mut Vec<Event>,
+        steps: Steps,
     ) -> Result<(RunEnd, bool)> {
         let run_deadline = started + deadlines.run;
         let mut current_step = 0usize;
+        // Steps are reported the first time the agent reports on them, so a
+        // loop of 200 iterations is one event, not 200.
+        let mut reported_steps = std::collections::BTreeSet::new();
         let mut step_started = Instant::now();
         let mut detector_seen: Option<Instant> = None;
         loop {
@@ -453,6 +483,10 @@ impl Guest {
                     // step after the last reported one is a best guess.
                     if let Some(step) = event.step {
                         current_step = step + 1;
+                        if steps == Steps::Reported && reported_steps.insert(step) {
+                            let what = modrig_proto::describe_step(modrig_proto::step_at(&program.steps, step));
+                            self.reporter.report(&Progress::Step { boot: self.label.clone(), step, what });
+                        }
                     }
                     events.push(event);
                     step_started = Instant::now();
@@ -463,13 +497,16 @@ impl Guest {
             }
             let (hang, panic) = scan(&self.console, &mut self.scan_offset);
             if panic {
+                self.reporter
+                    .report(&Progress::DetectorFired { boot: self.label.clone(), what: "kernel panic".into() });
                 return Ok((RunEnd::GuestExited, true));
             }
             if self.console.ended() {
                 return Ok((RunEnd::GuestExited, false));
             }
-            if hang && detector_seen.is_none() {
+            if let (Some(what), None) = (&hang, detector_seen) {
                 detector_seen = Some(Instant::now());
+                self.reporter.report(&Progress::DetectorFired { boot: self.label.clone(), what: what.clone() });
             }
             if detector_seen.is_some_and(|at| at.elapsed() >= DETECTOR_GRACE) {
                 return Ok((RunEnd::DetectorFired, false));
@@ -491,11 +528,21 @@ impl Guest {
     }
 }
 
-/// What new console text says: (a hang detector fired, the kernel panicked).
-fn scan(console: &Console, offset: &mut usize) -> (bool, bool) {
+/// What new console text says: (the line of a hang detector's report, the
+/// kernel panicked).
+fn scan(console: &Console, offset: &mut usize) -> (Option<String>, bool) {
     let (text, end) = console.text_since(offset.saturating_sub(64));
     *offset = end;
-    (HANG_MARKERS.iter().any(|m| text.contains(m)), text.contains(PANIC_MARKER))
+    let hang = text.lines().find(|line| HANG_MARKERS.iter().any(|m| line.contains(m)));
+    (hang.map(|line| line.trim().to_string()), text.contains(PANIC_MARKER))
+}
+
+/// Whether a program's steps are reported as progress: a scenario's are,
+/// the rig's own checkpoints between cells are not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Steps {
+    Reported,
+    Unreported,
 }
 
 /// The guest stopped or stalled before the agent was ready.

@@ -13,21 +13,43 @@ use crate::{cache_dir, project_root, scratch, xtask};
 /// Runs `cargo xtask run SCENARIO --json` into its own results directory and
 /// returns (exit code, verdict.json).
 fn run(scenario: &str) -> (i32, Value) {
+    let (code, verdict, _) = run_with_events(scenario);
+    (code, verdict)
+}
+
+/// [`run`], and the progress events it printed (`--json`: one per line on
+/// stdout, the last one `run_finished` with the record).
+fn run_with_events(scenario: &str) -> (i32, Value, Vec<Value>) {
     let label: String =
         scenario.rsplit('/').next().unwrap().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
     let results = scratch(&format!("run-{label}"));
     let out = xtask(&["run", scenario, "--variant", "upstream", "--results", results.to_str().unwrap(), "--json"]);
     let code = out.status.code().expect("xtask run was killed by a signal");
-    let verdict: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("`run {scenario} --json` printed no verdict ({e}): {}", String::from_utf8_lossy(&out.stdout))
-    });
-    // The JSON on stdout is the verdict.json of the run directory.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let events: Vec<Value> = stdout
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("`run --json` printed a non-JSON line ({e}): {line}"))
+        })
+        .collect();
+    for event in &events {
+        assert!(event["event"].is_string(), "every JSON line names its event: {event}");
+    }
+    let last = events.last().unwrap_or_else(|| panic!("`run {scenario} --json` printed nothing"));
+    assert_eq!(last["event"], "run_finished", "the last event carries the verdict: {last}");
+    let verdict = last["record"].clone();
+    // The record in the last event is the verdict.json of the run directory.
     let dirs: Vec<PathBuf> = fs::read_dir(&results).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(dirs.len(), 1, "one run directory per run");
     let stored: Value = serde_json::from_slice(&fs::read(dirs[0].join("verdict.json")).unwrap()).unwrap();
     assert_eq!(stored, verdict);
     assert_no_qemu_left();
-    (code, verdict)
+    (code, verdict, events)
+}
+
+/// The names of `events`, in order.
+fn event_names(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["event"].as_str().unwrap()).collect()
 }
 
 fn console(verdict: &Value) -> String {
@@ -55,7 +77,19 @@ fn assert_no_qemu_left() {
 
 #[test]
 fn load_and_unload_of_the_trivial_module_passes() {
-    let (code, verdict) = run("load-unload");
+    let (code, verdict, events) = run_with_events("load-unload");
+    // The progress events: the boot, each step once (load, parallel, its two
+    // reads, unload, the read of /proc/modules for `absent`), the cell's end
+    // with its verdict, the record.
+    let names = event_names(&events);
+    assert_eq!(names[..3], ["cell_started", "boot_started", "boot_ready"], "{events:#?}");
+    assert_eq!(names[names.len() - 2..], ["cell_ended", "run_finished"], "{events:#?}");
+    assert_eq!(events[3]["what"], "load /modules/victim_trivial.ko");
+    let mut steps: Vec<u64> =
+        events.iter().filter(|e| e["event"] == "step").map(|e| e["step"].as_u64().unwrap()).collect();
+    steps.sort();
+    assert_eq!(steps, [0, 1, 2, 3, 4, 5], "{events:#?}");
+    assert_eq!(events[events.len() - 2]["verdict"], "PASS");
     assert_eq!(verdict["verdict"], "PASS", "{verdict:#}");
     assert_eq!(code, 0);
     assert_eq!(verdict["end"]["end"], "done");
@@ -100,9 +134,18 @@ fn a_module_that_panics_in_init_is_a_panic_with_its_excerpt() {
 
 #[test]
 fn a_module_whose_exit_never_returns_is_a_hang_with_sysrq_dumps() {
-    let (code, verdict) = run("fixture-hang-in-exit");
+    let (code, verdict, events) = run_with_events("fixture-hang-in-exit");
     assert_eq!(verdict["verdict"], "HANG", "{verdict:#}");
     assert_eq!(code, 11);
+    // The progress events said what the rig saw and did, as it happened.
+    let fired: Vec<&Value> = events.iter().filter(|e| e["event"] == "detector_fired").collect();
+    assert!(
+        fired.first().is_some_and(|e| e["what"].as_str().unwrap().contains("blocked for more than")),
+        "{events:#?}"
+    );
+    let sysrq: Vec<&str> =
+        events.iter().filter(|e| e["event"] == "sysrq_sent").map(|e| e["key"].as_str().unwrap()).collect();
+    assert_eq!(sysrq, ["w", "l", "t"]);
     // The kernel's own detector caught it first, naming the task.
     let hung = events_of_class(&verdict, "hung_task");
     assert!(!hung.is_empty(), "no hung-task report: {verdict:#}");
