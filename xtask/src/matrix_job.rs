@@ -24,7 +24,7 @@ use crate::matrix::Matrix;
 use crate::prepare::{self, HostOptions, Prepared};
 use crate::progress::{Progress, Reporter};
 use crate::record::{RunRecord, RUN_RECORD_SCHEMA, VERDICT_FILE};
-use crate::results::{self, FileHash, HostRecord, Inputs, Manifest, VariantInputs};
+use crate::results::{self, FileHash, HostRecord, Inputs, Manifest, RunDir, VariantInputs};
 use crate::scenario::Metric;
 use crate::verdict::{RunEnd, Verdict};
 use crate::{fsutil, project, timefmt};
@@ -75,18 +75,17 @@ pub fn execute(sh: &Shell, host: &HostOptions, matrix: &Matrix, job: &Job, repor
         accel: prepared[0].accel.clone(),
     };
     let keys: Vec<CellKey> = cells.iter().map(|c| c.key.clone()).collect();
-    let run_dir = match &job.resume {
-        Some(dir) => resume(dir, &inputs, job.shard, &keys)?,
+    let run = match &job.resume {
+        Some(dir) => RunDir::resume(dir, &inputs, job.shard, &keys)?,
         None => {
             let tag = match (job.shard, &job.tag) {
                 (Some(s), _) => format!("shard{}of{}", s.k, s.n),
                 (None, Some(tag)) => tag.clone(),
                 (None, None) => "matrix".to_string(),
             };
-            let (run_id, dir) = results::create_run_dir(&job.results, &tag)?;
             let manifest = Manifest {
                 schema: results::MANIFEST_SCHEMA,
-                run_id,
+                run_id: String::new(),
                 created_utc: timefmt::now_compact_utc(),
                 rig: results::rig_version(&project::root()),
                 host,
@@ -96,8 +95,7 @@ pub fn execute(sh: &Shell, host: &HostOptions, matrix: &Matrix, job: &Job, repor
                 cells: keys,
                 order: plan::run_order(&cells, &planned).into_iter().map(|c| c.key).collect(),
             };
-            results::write_manifest(&dir, &manifest)?;
-            dir
+            RunDir::create(&job.results, &tag, manifest)?
         }
     };
     reporter.report(&Progress::MatrixStarted {
@@ -109,12 +107,12 @@ pub fn execute(sh: &Shell, host: &HostOptions, matrix: &Matrix, job: &Job, repor
         boots_per_side: matrix.repetitions,
         shard: job.shard.map(|s| s.to_string()),
         accel: prepared[0].accel.how.clone(),
-        run_dir: run_dir.clone(),
+        run_dir: run.path().to_path_buf(),
     });
 
     let setup = Setup { prepared, plans, max_host_load: matrix.diff.thresholds.max_host_load, reporter };
     let cells_started = Instant::now();
-    let times = run_cells(&setup, &cells, &run_dir)?;
+    let times = run_cells(&setup, &cells, &run)?;
     let cells_time = cells_started.elapsed();
     let timing = Timing {
         total_s: started.elapsed().as_secs_f64(),
@@ -123,14 +121,14 @@ pub fn execute(sh: &Shell, host: &HostOptions, matrix: &Matrix, job: &Job, repor
         scenarios_s: cells_time.saturating_sub(times.boot).as_secs_f64(),
         cells_run: times.ran,
     };
-    fsutil::write_atomic(&run_dir.join(TIMING), &serde_json::to_vec_pretty(&timing)?)?;
+    fsutil::write_atomic(&run.path().join(TIMING), &serde_json::to_vec_pretty(&timing)?)?;
     reporter.report(&Progress::MatrixFinished {
         seconds: timing.total_s,
         build_seconds: timing.build_s,
         boot_seconds: timing.boot_s,
         scenario_seconds: timing.scenarios_s,
     });
-    Ok(run_dir)
+    Ok(run.path().to_path_buf())
 }
 
 /// The baseline and candidate variant names: the file's, else its first two.
@@ -223,30 +221,6 @@ fn inputs(
     })
 }
 
-/// Checks that an interrupted run is the same experiment as this one.
-fn resume(dir: &Path, inputs: &Inputs, shard: Option<Shard>, keys: &[CellKey]) -> Result<PathBuf> {
-    let manifest = results::read_manifest(dir)?;
-    let differences = results::input_differences(&manifest.inputs, inputs);
-    if !differences.is_empty() {
-        bail!(
-            "cannot resume {}: its inputs changed since it started ({}); start a new run",
-            dir.display(),
-            differences.join("; ")
-        );
-    }
-    if manifest.shard != shard || manifest.cells != keys {
-        bail!(
-            "cannot resume {}: it was started with other cells (shard {:?}, {} cells; now {:?}, {} cells): pass the same --shard/--scenario/--vcpus/--repetitions",
-            dir.display(),
-            manifest.shard.map(|s| s.to_string()),
-            manifest.cells.len(),
-            shard.map(|s| s.to_string()),
-            keys.len()
-        );
-    }
-    Ok(dir.to_path_buf())
-}
-
 pub fn host_cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
@@ -276,11 +250,11 @@ pub struct Timing {
 
 /// Runs the cells without a verdict, boot by boot (see [`plan::boots`]):
 /// correctness boots in parallel first, then timing boots one by one.
-fn run_cells(setup: &Setup, cells: &[Cell], run_dir: &Path) -> Result<CellTimes> {
+fn run_cells(setup: &Setup, cells: &[Cell], run: &RunDir) -> Result<CellTimes> {
     let todo: Vec<Cell> = cells
         .iter()
         .filter(|c| {
-            let done = results::cell_dir(run_dir, &c.key).join(VERDICT_FILE).is_file();
+            let done = run.has_verdict(&c.key);
             if done {
                 setup.reporter.report(&Progress::CellKept { cell: c.key.rel_dir() });
             }
@@ -293,7 +267,7 @@ fn run_cells(setup: &Setup, cells: &[Cell], run_dir: &Path) -> Result<CellTimes>
     let planned: Vec<PlannedScenario> = setup.plans.iter().map(|(p, _)| p.clone()).collect();
     let boots = plan::boots(&todo, &planned);
     let run_boot = |cells: &Vec<Cell>| -> Result<()> {
-        let took = run_boot_cells(setup, run_dir, cells)?;
+        let took = run_boot_cells(setup, run, cells)?;
         *boot.lock().unwrap_or_else(|e| e.into_inner()) += took;
         Ok(())
     };
@@ -320,11 +294,11 @@ fn run_cells(setup: &Setup, cells: &[Cell], run_dir: &Path) -> Result<CellTimes>
 /// returns the time spent booting. A boot that ended before its last cell
 /// (a cell failed, or left the kernel changed) goes on in a fresh boot with
 /// the cells it did not reach.
-fn run_boot_cells(setup: &Setup, run_dir: &Path, cells: &[Cell]) -> Result<Duration> {
+fn run_boot_cells(setup: &Setup, run: &RunDir, cells: &[Cell]) -> Result<Duration> {
     let mut booting = Duration::ZERO;
     let mut queue: Vec<&Cell> = cells.iter().collect();
     while !queue.is_empty() {
-        let records = run_boot(setup, run_dir, &queue)?;
+        let records = run_boot(setup, run, &queue)?;
         booting += records.iter().filter_map(|r| r.boot_to_ready_ms).map(|ms| Duration::from_secs_f64(ms / 1e3)).sum();
         // The cells this boot did not reach go on in the next one.
         let rest = queue.split_off(records.len());
@@ -340,14 +314,14 @@ fn run_boot_cells(setup: &Setup, run_dir: &Path, cells: &[Cell]) -> Result<Durat
 /// of those that ran, in order, at least one. A failure of the rig becomes
 /// the INFRA verdict of every cell of the boot without one: one broken boot
 /// never loses the other cells' results.
-fn run_boot(setup: &Setup, run_dir: &Path, cells: &[&Cell]) -> Result<Vec<RunRecord>> {
+fn run_boot(setup: &Setup, run: &RunDir, cells: &[&Cell]) -> Result<Vec<RunRecord>> {
     let first = &cells.first().context("an empty boot")?.key;
     let prepared = setup.prepared.iter().find(|p| p.kernel.variant == first.variant).context("unprepared variant")?;
     let mut guest = prepared.clone();
     guest.vcpus = first.vcpus;
     let mut boot_cells = Vec::new();
     for cell in cells {
-        let dir = results::cell_dir(run_dir, &cell.key);
+        let dir = run.cell_dir(&cell.key);
         // Leftovers of an interrupted attempt: the cell starts over.
         if dir.exists() {
             std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
@@ -360,7 +334,7 @@ fn run_boot(setup: &Setup, run_dir: &Path, cells: &[&Cell]) -> Result<Vec<RunRec
             max_host_load: cell.timing.then_some(setup.max_host_load),
         });
     }
-    let boot_dir = results::new_boot_dir(run_dir, &format!("{}-{}cpu-r{}", first.variant, first.vcpus, first.rep))?;
+    let boot_dir = run.new_boot_dir(&format!("{}-{}cpu-r{}", first.variant, first.vcpus, first.rep))?;
     match executor::run_in_one_boot(&guest, &boot_cells, &boot_dir, setup.reporter) {
         Ok(runs) => Ok(runs),
         Err(error) => {
@@ -368,7 +342,7 @@ fn run_boot(setup: &Setup, run_dir: &Path, cells: &[&Cell]) -> Result<Vec<RunRec
             let mut runs = Vec::new();
             for (cell, boot_cell) in cells.iter().zip(&boot_cells) {
                 // A cell whose verdict was written before the failure keeps it.
-                let record = match results::read_cell(run_dir, &cell.key).ok().flatten() {
+                let record = match run.read_cell(&cell.key).ok().flatten() {
                     Some(done) => done.record,
                     None => {
                         std::fs::create_dir_all(&boot_cell.dir)?;

@@ -168,12 +168,6 @@ pub fn create_run_dir(results: &Path, tag: &str) -> Result<(String, PathBuf)> {
     create_unique_dir(results, &format!("{}-{tag}", timefmt::now_compact_utc()))
 }
 
-/// Creates `<run>/boots/<name>[-N]` exclusively: where a boot that several
-/// cells shared keeps its whole console and QEMU command line.
-pub fn new_boot_dir(run: &Path, name: &str) -> Result<PathBuf> {
-    create_unique_dir(&run.join("boots"), name).map(|(_, dir)| dir)
-}
-
 /// Creates `parent/base`, or `parent/base-N` with the first free N.
 pub fn create_unique_dir(parent: &Path, base: &str) -> Result<(String, PathBuf)> {
     fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
@@ -189,131 +183,205 @@ pub fn create_unique_dir(parent: &Path, base: &str) -> Result<(String, PathBuf)>
     bail!("too many directories named {base} in {}", parent.display())
 }
 
-pub fn cell_dir(run: &Path, key: &CellKey) -> PathBuf {
-    run.join("cells").join(key.rel_dir())
+/// A matrix run's directory: `manifest.json`, a directory per cell
+/// (`cells/<variant>/<scenario>/<N>cpu-r<R>/` with its `verdict.json`,
+/// console and events), the boots that cells shared (`boots/`), and the
+/// reports. Runs are created, opened, resumed and merged through this type
+/// only, so the layout lives in one place.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    path: PathBuf,
+    manifest: Manifest,
 }
 
-pub fn write_manifest(run: &Path, manifest: &Manifest) -> Result<()> {
-    write_atomic(&run.join(MANIFEST), &serde_json::to_vec_pretty(manifest)?)
-}
-
-pub fn read_manifest(run: &Path) -> Result<Manifest> {
-    let path = run.join(MANIFEST);
-    let text = fs::read_to_string(&path)
-        .with_context(|| format!("{} is not a modrig matrix run: cannot read {}", run.display(), path.display()))?;
-    let manifest: Manifest =
-        serde_json::from_str(&text).with_context(|| format!("{}: not a valid run manifest", path.display()))?;
-    if manifest.schema != MANIFEST_SCHEMA {
-        bail!("{}: manifest schema {} (this rig reads {MANIFEST_SCHEMA})", path.display(), manifest.schema);
+impl RunDir {
+    /// Creates `results/<UTC time>-<tag>[-N]` exclusively and writes
+    /// `manifest` into it, with the directory's name as its run id.
+    pub fn create(results: &Path, tag: &str, mut manifest: Manifest) -> Result<RunDir> {
+        let (run_id, path) = create_run_dir(results, tag)?;
+        manifest.run_id = run_id;
+        write_atomic(&path.join(MANIFEST), &serde_json::to_vec_pretty(&manifest)?)?;
+        Ok(RunDir { path, manifest })
     }
-    Ok(manifest)
-}
 
-/// A finished cell's record, with its log paths pointing where the cell
-/// is now (runs get moved and merged).
-pub fn read_cell(run: &Path, key: &CellKey) -> Result<Option<CellResult>> {
-    let dir = cell_dir(run, key);
-    let path = dir.join(VERDICT_FILE);
-    let text = match fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
-    let mut record: RunRecord =
-        serde_json::from_str(&text).with_context(|| format!("{}: not a valid verdict record", path.display()))?;
-    if record.schema != RUN_RECORD_SCHEMA {
-        bail!(
-            "{}: a verdict record of schema {} (this rig reads schema {RUN_RECORD_SCHEMA}); rerun the cell, or read it with the rig that wrote it",
-            path.display(),
-            record.schema
-        );
-    }
-    record.console_log = dir.join("console.log");
-    record.events_log = dir.join("events.jsonl");
-    Ok(Some(CellResult { key: key.clone(), record }))
-}
-
-/// Every finished cell of a run, and the planned cells that are not.
-pub fn read_cells(run: &Path, manifest: &Manifest) -> Result<(Vec<CellResult>, Vec<CellKey>)> {
-    let (mut done, mut missing) = (Vec::new(), Vec::new());
-    for key in &manifest.cells {
-        match read_cell(run, key)? {
-            Some(cell) => done.push(cell),
-            None => missing.push(key.clone()),
+    /// Creates the directory `path` (which must not exist) for a run whose
+    /// manifest is already complete: a shard written elsewhere, a test.
+    pub fn create_at(path: &Path, manifest: Manifest) -> Result<RunDir> {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         }
+        fs::create_dir(path).with_context(|| format!("cannot create {}", path.display()))?;
+        write_atomic(&path.join(MANIFEST), &serde_json::to_vec_pretty(&manifest)?)?;
+        Ok(RunDir { path: path.to_path_buf(), manifest })
     }
-    Ok((done, missing))
-}
 
-/// Joins shard runs into a new run under `results`: inputs must be
-/// identical and cells must not overlap. Returns the new run's directory.
-pub fn merge(runs: &[PathBuf], results: &Path) -> Result<PathBuf> {
-    if runs.is_empty() {
-        bail!("nothing to merge: give the run directories of the shards");
+    /// Opens a stored run: its manifest must be there, of this rig's schema.
+    pub fn open(path: &Path) -> Result<RunDir> {
+        let file = path.join(MANIFEST);
+        let text = fs::read_to_string(&file).with_context(|| {
+            format!("{} is not a modrig matrix run: cannot read {}", path.display(), file.display())
+        })?;
+        let manifest: Manifest =
+            serde_json::from_str(&text).with_context(|| format!("{}: not a valid run manifest", file.display()))?;
+        if manifest.schema != MANIFEST_SCHEMA {
+            bail!("{}: manifest schema {} (this rig reads {MANIFEST_SCHEMA})", file.display(), manifest.schema);
+        }
+        Ok(RunDir { path: path.to_path_buf(), manifest })
     }
-    let manifests: Vec<Manifest> = runs.iter().map(|r| read_manifest(r)).collect::<Result<_>>()?;
-    let first = &manifests[0];
-    for (run, m) in runs.iter().zip(&manifests).skip(1) {
-        let differences = input_differences(&first.inputs, &m.inputs);
+
+    /// Opens an interrupted run to finish it: only when it ran the same
+    /// inputs (kernels, scenarios, settings) and was planned with the same
+    /// cells, since its finished cells are kept.
+    pub fn resume(path: &Path, inputs: &Inputs, shard: Option<Shard>, cells: &[CellKey]) -> Result<RunDir> {
+        let run = RunDir::open(path)?;
+        let differences = input_differences(&run.manifest.inputs, inputs);
         if !differences.is_empty() {
             bail!(
-                "cannot merge {} with {}: they ran different inputs ({})",
-                run.display(),
-                runs[0].display(),
+                "cannot resume {}: its inputs changed since it started ({}); start a new run",
+                path.display(),
                 differences.join("; ")
             );
         }
+        if run.manifest.shard != shard || run.manifest.cells != cells {
+            bail!(
+                "cannot resume {}: it was started with other cells (shard {:?}, {} cells; now {:?}, {} cells): pass the same --shard/--scenario/--vcpus/--repetitions",
+                path.display(),
+                run.manifest.shard.map(|s| s.to_string()),
+                run.manifest.cells.len(),
+                shard.map(|s| s.to_string()),
+                cells.len()
+            );
+        }
+        Ok(run)
     }
-    let mut seen = BTreeSet::new();
-    for (run, m) in runs.iter().zip(&manifests) {
-        for key in &m.cells {
-            if !seen.insert(key.clone()) {
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn cell_dir(&self, key: &CellKey) -> PathBuf {
+        self.path.join("cells").join(key.rel_dir())
+    }
+
+    /// Whether the cell finished (it has a `verdict.json`).
+    pub fn has_verdict(&self, key: &CellKey) -> bool {
+        self.cell_dir(key).join(VERDICT_FILE).is_file()
+    }
+
+    /// Creates `boots/<name>[-N]` exclusively: where a boot that several
+    /// cells shared keeps its whole console and QEMU command line.
+    pub fn new_boot_dir(&self, name: &str) -> Result<PathBuf> {
+        create_unique_dir(&self.path.join("boots"), name).map(|(_, dir)| dir)
+    }
+
+    /// A finished cell's record, with its log paths pointing where the cell
+    /// is now (runs get moved and merged).
+    pub fn read_cell(&self, key: &CellKey) -> Result<Option<CellResult>> {
+        let dir = self.cell_dir(key);
+        let path = dir.join(VERDICT_FILE);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let mut record: RunRecord =
+            serde_json::from_str(&text).with_context(|| format!("{}: not a valid verdict record", path.display()))?;
+        if record.schema != RUN_RECORD_SCHEMA {
+            bail!(
+                "{}: a verdict record of schema {} (this rig reads schema {RUN_RECORD_SCHEMA}); rerun the cell, or read it with the rig that wrote it",
+                path.display(),
+                record.schema
+            );
+        }
+        record.console_log = dir.join("console.log");
+        record.events_log = dir.join("events.jsonl");
+        Ok(Some(CellResult { key: key.clone(), record }))
+    }
+
+    /// Every finished cell of the run, and the planned cells that are not.
+    pub fn read_cells(&self) -> Result<(Vec<CellResult>, Vec<CellKey>)> {
+        let (mut done, mut missing) = (Vec::new(), Vec::new());
+        for key in &self.manifest.cells {
+            match self.read_cell(key)? {
+                Some(cell) => done.push(cell),
+                None => missing.push(key.clone()),
+            }
+        }
+        Ok((done, missing))
+    }
+
+    /// Joins shard runs into a new run under `results`: inputs must be
+    /// identical and cells must not overlap.
+    pub fn merge(runs: &[PathBuf], results: &Path) -> Result<RunDir> {
+        if runs.is_empty() {
+            bail!("nothing to merge: give the run directories of the shards");
+        }
+        let shards: Vec<RunDir> = runs.iter().map(|r| RunDir::open(r)).collect::<Result<_>>()?;
+        let first = &shards[0].manifest;
+        for shard in shards.iter().skip(1) {
+            let differences = input_differences(&first.inputs, &shard.manifest.inputs);
+            if !differences.is_empty() {
                 bail!(
-                    "cell {} is in more than one of the runs (again in {}): shards overlap",
-                    key.rel_dir(),
-                    run.display()
+                    "cannot merge {} with {}: they ran different inputs ({})",
+                    shard.path.display(),
+                    shards[0].path.display(),
+                    differences.join("; ")
                 );
             }
         }
-    }
-    let (run_id, dir) = create_run_dir(results, "merged")?;
-    let mut cells = Vec::new();
-    for (run, m) in runs.iter().zip(&manifests) {
-        for key in &m.cells {
-            let from = cell_dir(run, key);
-            if from.join(VERDICT_FILE).is_file() {
-                copy_dir(&from, &cell_dir(&dir, key))?;
-            }
-            cells.push(key.clone());
-        }
-    }
-    cells.sort();
-    let merged = Manifest {
-        schema: MANIFEST_SCHEMA,
-        run_id,
-        created_utc: timefmt::now_compact_utc(),
-        rig: first.rig.clone(),
-        host: first.host.clone(),
-        inputs: first.inputs.clone(),
-        shard: None,
-        merged_from: manifests
-            .iter()
-            .flat_map(|m| {
-                let own = MergedRun { run_id: m.run_id.clone(), shard: m.shard, host: m.host.clone() };
-                if m.merged_from.is_empty() {
-                    vec![own]
-                } else {
-                    m.merged_from.clone()
+        let mut seen = BTreeSet::new();
+        for shard in &shards {
+            for key in &shard.manifest.cells {
+                if !seen.insert(key.clone()) {
+                    bail!(
+                        "cell {} is in more than one of the runs (again in {}): shards overlap",
+                        key.rel_dir(),
+                        shard.path.display()
+                    );
                 }
-            })
-            .collect(),
-        // Each shard ran on its own machine in its own order: kept one
-        // after the other, shard by shard.
-        order: manifests.iter().flat_map(|m| m.order.iter().cloned()).collect(),
-        cells,
-    };
-    write_manifest(&dir, &merged)?;
-    Ok(dir)
+            }
+        }
+        let mut cells: Vec<CellKey> = shards.iter().flat_map(|s| s.manifest.cells.iter().cloned()).collect();
+        cells.sort();
+        let manifest = Manifest {
+            schema: MANIFEST_SCHEMA,
+            run_id: String::new(),
+            created_utc: timefmt::now_compact_utc(),
+            rig: first.rig.clone(),
+            host: first.host.clone(),
+            inputs: first.inputs.clone(),
+            shard: None,
+            merged_from: shards
+                .iter()
+                .flat_map(|s| {
+                    let m = &s.manifest;
+                    let own = MergedRun { run_id: m.run_id.clone(), shard: m.shard, host: m.host.clone() };
+                    if m.merged_from.is_empty() {
+                        vec![own]
+                    } else {
+                        m.merged_from.clone()
+                    }
+                })
+                .collect(),
+            // Each shard ran on its own machine in its own order: kept one
+            // after the other, shard by shard.
+            order: shards.iter().flat_map(|s| s.manifest.order.iter().cloned()).collect(),
+            cells,
+        };
+        let merged = RunDir::create(results, "merged", manifest)?;
+        for shard in &shards {
+            for key in &shard.manifest.cells {
+                if shard.has_verdict(key) {
+                    copy_dir(&shard.cell_dir(key), &merged.cell_dir(key))?;
+                }
+            }
+        }
+        Ok(merged)
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {

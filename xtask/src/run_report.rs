@@ -8,7 +8,8 @@ use anyhow::Result;
 
 use crate::diff::{self, Side, Status, Summary};
 use crate::progress::{Progress, Reporter};
-use crate::{report, results};
+use crate::report;
+use crate::results::RunDir;
 
 /// Diffs a run's baseline against its candidate and writes its reports
 /// into the run directory; prints the terminal table unless `quiet` (the
@@ -43,8 +44,9 @@ pub fn publish(summary: &Summary, dir: &Path, quiet: bool, reporter: &dyn Report
 /// The summary of a stored run: its baseline against its candidate, with
 /// log paths relative to the run directory.
 pub fn summarize_run(run: &Path) -> Result<Summary> {
-    let manifest = results::read_manifest(run)?;
-    let (cells, missing) = results::read_cells(run, &manifest)?;
+    let stored = RunDir::open(run)?;
+    let manifest = stored.manifest();
+    let (cells, missing) = stored.read_cells()?;
     let inputs = &manifest.inputs;
     let side = |variant: &str| Side {
         label: variant.to_string(),

@@ -19,7 +19,8 @@ use crate::commands::flags::{HostArgs, ResultsArgs, SelectionArgs};
 use crate::matrix::{self, Matrix};
 use crate::matrix_job::{self, Job};
 use crate::reporter::{self, Detail};
-use crate::{fsutil, results, run_report};
+use crate::results::RunDir;
+use crate::{fsutil, run_report};
 
 #[derive(Debug, Args)]
 pub struct CalibrateArgs {
@@ -72,8 +73,7 @@ impl CalibrateArgs {
         let run_dir = matrix_job::execute(sh, &self.host.options(), &aa, &job, reporter.as_ref())?;
         // The A/A run's own report: what this matrix would have said.
         run_report::report_run(&run_dir, false, reporter.as_ref())?;
-        let manifest = results::read_manifest(&run_dir)?;
-        let (cells, _) = results::read_cells(&run_dir, &manifest)?;
+        let (cells, _) = RunDir::open(&run_dir)?.read_cells()?;
         let again = format!("{name}{AGAIN_SUFFIX}");
         let calibration = calibration::analyse(&cells, &name, &again, boots, &aa.diff);
         write(&calibration, &run_dir)?;

@@ -9,7 +9,8 @@ use clap::Args;
 
 use crate::diff::{self, CellResult, Side};
 use crate::progress::Silent;
-use crate::{project, results, run_report};
+use crate::results::{self, RunDir};
+use crate::{project, run_report};
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
@@ -31,20 +32,21 @@ pub struct DiffArgs {
 impl DiffArgs {
     pub fn run(self) -> Result<ExitCode> {
         let load = |run: &Path, variant: &Option<String>| -> Result<(String, String, Vec<CellResult>)> {
-            let manifest = results::read_manifest(run)?;
+            let stored = RunDir::open(run)?;
+            let manifest = stored.manifest();
             let variant = variant.clone().unwrap_or_else(|| manifest.inputs.candidate.clone());
             if !manifest.inputs.variants.iter().any(|v| v.name == variant) {
                 let known: Vec<&str> = manifest.inputs.variants.iter().map(|v| v.name.as_str()).collect();
                 anyhow::bail!("{}: no variant `{variant}` (it has: {})", run.display(), known.join(", "));
             }
-            let (cells, _) = results::read_cells(run, &manifest)?;
+            let (cells, _) = stored.read_cells()?;
             let cells = cells.into_iter().filter(|c| c.key.variant == variant).collect();
-            Ok((manifest.run_id, variant, cells))
+            Ok((manifest.run_id.clone(), variant, cells))
         };
         let (id_a, variant_a, cells_a) = load(&self.run_a, &self.a_variant)?;
         let (id_b, variant_b, cells_b) = load(&self.run_b, &self.b_variant)?;
         // The thresholds and expected changes of the newer run apply.
-        let config = results::read_manifest(&self.run_b)?.inputs.diff;
+        let config = RunDir::open(&self.run_b)?.manifest().inputs.diff.clone();
         let summary = diff::diff(
             &Side { label: format!("{id_a}:{variant_a}"), cells: cells_a.iter().collect() },
             &Side { label: format!("{id_b}:{variant_b}"), cells: cells_b.iter().collect() },

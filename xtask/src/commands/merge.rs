@@ -9,7 +9,8 @@ use clap::Args;
 
 use crate::commands::flags::ResultsArgs;
 use crate::progress::Silent;
-use crate::{results, run_report};
+use crate::results::RunDir;
+use crate::run_report;
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
@@ -23,8 +24,8 @@ pub struct MergeArgs {
 impl MergeArgs {
     pub fn run(self) -> Result<ExitCode> {
         let results = self.results.dir();
-        let merged = results::merge(&self.runs, &results)?;
-        eprintln!("merged {} runs into {}", self.runs.len(), merged.display());
-        Ok(ExitCode::from(run_report::report_run(&merged, false, &Silent)?.exit_code()))
+        let merged = RunDir::merge(&self.runs, &results)?;
+        eprintln!("merged {} runs into {}", self.runs.len(), merged.path().display());
+        Ok(ExitCode::from(run_report::report_run(merged.path(), false, &Silent)?.exit_code()))
     }
 }

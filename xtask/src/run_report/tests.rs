@@ -10,7 +10,7 @@ use crate::guest::accel::AccelDecision;
 use crate::guest::qemu::Accel;
 use crate::matrix::plan::Shard;
 use crate::record::RunRecord;
-use crate::results::{FileHash, HostRecord, Inputs, Manifest, VariantInputs};
+use crate::results::{self, FileHash, HostRecord, Inputs, Manifest, RunDir, VariantInputs};
 use crate::scenario::compile::Metrics;
 use crate::verdict::{RunEnd, Verdict};
 
@@ -48,17 +48,30 @@ fn host() -> HostRecord {
 }
 
 /// A shard run with the unload-noise cells of `vcpus`: stop-machine's
-/// stall ~4 ms, upstream's ~0.3 ms, 40 windows each.
-fn write_shard(dir: &Path, k: u32, vcpus: u32) {
+/// stall ~4 ms, upstream's ~0.3 ms, 40 windows each; `inputs` as it ran them.
+fn write_shard(dir: &Path, k: u32, vcpus: u32, inputs: Inputs) {
     let keys: Vec<CellKey> = ["stop-machine", "upstream"]
         .iter()
         .map(|v| CellKey { variant: v.to_string(), scenario: "unload-noise".into(), vcpus, rep: 1 })
         .collect();
+    let manifest = Manifest {
+        schema: results::MANIFEST_SCHEMA,
+        run_id: format!("shard{k}"),
+        created_utc: "20261125-000000".into(),
+        rig: "modrig test".into(),
+        host: host(),
+        inputs,
+        shard: Some(Shard { k, n: 2 }),
+        merged_from: vec![],
+        order: keys.clone(),
+        cells: keys.clone(),
+    };
+    let run = RunDir::create_at(dir, manifest).unwrap();
     for key in &keys {
         let center = if key.variant == "stop-machine" { 4.0e6 } else { 0.3e6 };
         let stall = (0..40).map(|i| (center * (0.7 + 0.6 * f64::from(i) / 40.0)) as u64).collect();
         let unload = (0..40).map(|i| 15_000_000 + i * 10_000).collect();
-        let cell = results::cell_dir(dir, key);
+        let cell = run.cell_dir(key);
         std::fs::create_dir_all(&cell).unwrap();
         std::fs::write(cell.join("console.log"), "console\n").unwrap();
         let record = RunRecord {
@@ -85,19 +98,6 @@ fn write_shard(dir: &Path, k: u32, vcpus: u32) {
         };
         std::fs::write(cell.join("verdict.json"), serde_json::to_vec_pretty(&record).unwrap()).unwrap();
     }
-    let manifest = Manifest {
-        schema: results::MANIFEST_SCHEMA,
-        run_id: format!("shard{k}"),
-        created_utc: "20261125-000000".into(),
-        rig: "modrig test".into(),
-        host: host(),
-        inputs: inputs(),
-        shard: Some(Shard { k, n: 2 }),
-        merged_from: vec![],
-        order: keys.clone(),
-        cells: keys,
-    };
-    results::write_manifest(dir, &manifest).unwrap();
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -111,10 +111,11 @@ fn scratch(name: &str) -> PathBuf {
 fn shards_merge_into_one_run_whose_report_matches_the_snapshot() {
     let root = scratch("merge");
     let (a, b) = (root.join("shard1"), root.join("shard2"));
-    write_shard(&a, 1, 2);
-    write_shard(&b, 2, 4);
-    let merged = results::merge(&[a.clone(), b.clone()], &root.join("merged")).unwrap();
-    let manifest = results::read_manifest(&merged).unwrap();
+    write_shard(&a, 1, 2, inputs());
+    write_shard(&b, 2, 4, inputs());
+    let merged = RunDir::merge(&[a.clone(), b.clone()], &root.join("merged")).unwrap();
+    let manifest = merged.manifest().clone();
+    let merged = merged.path().to_path_buf();
     assert_eq!(manifest.cells.len(), 4);
     assert_eq!(manifest.shard, None);
     assert_eq!(manifest.merged_from.iter().map(|m| m.run_id.as_str()).collect::<Vec<_>>(), ["shard1", "shard2"]);
@@ -150,16 +151,16 @@ fn shards_merge_into_one_run_whose_report_matches_the_snapshot() {
 fn merge_refuses_different_inputs_and_overlapping_shards() {
     let root = scratch("merge-bad");
     let (a, b) = (root.join("a"), root.join("b"));
-    write_shard(&a, 1, 2);
-    write_shard(&b, 2, 2);
-    let err = results::merge(&[a.clone(), b.clone()], &root.join("out")).unwrap_err().to_string();
+    write_shard(&a, 1, 2, inputs());
+    write_shard(&b, 2, 2, inputs());
+    let err = RunDir::merge(&[a.clone(), b], &root.join("out")).unwrap_err().to_string();
     assert!(err.contains("is in more than one of the runs"), "{err}");
 
-    let mut manifest = results::read_manifest(&b).unwrap();
-    manifest.inputs.variants[0].kernel_key = "another-kernel".into();
-    manifest.cells.iter_mut().for_each(|c| c.vcpus = 4);
-    results::write_manifest(&b, &manifest).unwrap();
-    let err = results::merge(&[a, b], &root.join("out")).unwrap_err().to_string();
+    let c = root.join("c");
+    let mut other_kernel = inputs();
+    other_kernel.variants[0].kernel_key = "another-kernel".into();
+    write_shard(&c, 2, 4, other_kernel);
+    let err = RunDir::merge(&[a, c], &root.join("out")).unwrap_err().to_string();
     assert!(
         err.contains("they ran different inputs (variant upstream kernel: key-upstream -> another-kernel)"),
         "{err}"
