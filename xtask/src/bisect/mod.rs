@@ -27,7 +27,7 @@ use crate::kernel::build::BuildEnv;
 use crate::kernel::events::TerminalReporter;
 use crate::run::{HostArgs, Plan};
 use crate::verdict::Verdict;
-use crate::{doctor, fsutil, project, results};
+use crate::{doctor, fsutil, project, results, variant};
 use git::State;
 use step::{Mark, StepContext, StepRecord};
 
@@ -232,13 +232,11 @@ impl BisectArgs {
     }
 }
 
-/// A bare name is a fragment in `kernel-configs/`; anything else a path.
+/// The `--config` fragment `name`: a name in `kernel-configs/`, or a path
+/// relative to the current directory.
 fn fragment(name: &str) -> Result<PathBuf> {
-    let path = if name.contains('/') || name.ends_with(".config") {
-        project::absolute(Path::new(name))?
-    } else {
-        project::kernel_configs_dir().join(format!("{name}.config"))
-    };
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let path = variant::fragment_path(name, &project::kernel_configs_dir(), &cwd);
     if !path.is_file() {
         bail!("--config {name}: no Kconfig fragment at {}", path.display());
     }
