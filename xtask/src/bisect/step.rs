@@ -71,15 +71,17 @@ pub fn decide(verdict: Verdict, try_no: u32, tries: u32, bad_on: &[Verdict]) -> 
 /// A kernel developer bisecting expects `git bisect skip` for a commit whose
 /// tree does not build or configure: it cannot be tested, and the commits
 /// around it still can. The stress modules are the rig's code, but they
-/// compile against the commit's headers, so when the kernel built and they
-/// did not, the commit changed an interface they use: that commit is as
-/// untestable as one that does not compile, and is skipped too. (Were the
-/// modules broken on their own, they would fail at every commit, and the
-/// endpoint checks stop the bisect before it starts.) The rig's own pieces,
-/// the agent and the initramfs, do not depend on the commit: when they
-/// cannot be built, every commit would be skipped and the bisect would end
-/// with a meaningless "only skipped commits", so it stops instead (INFRA),
-/// as it does for any untyped failure (the cache's disk, the host's tools).
+/// compile against the commit's headers with the compiler that has just
+/// built its kernel, so when the kernel built and they did not, the commit
+/// changed an interface they use: that commit is as untestable as one that
+/// does not compile, and is skipped too. (Were the modules broken on their
+/// own, they would fail at every commit, and the endpoint checks stop the
+/// bisect before it starts.) The rig's own pieces, the agent and the
+/// initramfs, do not depend on the commit: when they cannot be built, every
+/// commit would be skipped and the bisect would end with a meaningless
+/// "only skipped commits", so it stops instead (INFRA). So does any failure
+/// without a [`BuildFailure`]: the cache's disk, git on the cache's tree,
+/// copying `guests/modules`, a missing host tool.
 pub fn mark_for_build_error(error: &anyhow::Error) -> Mark {
     match error.downcast_ref::<BuildFailure>().map(|failure| failure.part) {
         Some(BuildPart::Kernel | BuildPart::StressModules) => Mark::Skip,

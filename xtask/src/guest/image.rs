@@ -28,6 +28,8 @@ pub fn build_agent(sh: &Shell) -> Result<PathBuf> {
     // and sharing one directory would rebuild both every time.
     let target_dir = project::root().join("target/guest");
     fs::create_dir_all(&target_dir).with_context(|| format!("cannot create {}", target_dir.display()))?;
+    // One log for every process: cargo's lock on the target directory
+    // serialises concurrent builds, so a failure's tail is its own.
     let log = target_dir.join("agent-build.log");
     fs::write(&log, "modrig build of the guest agent (guests/agent)\n")
         .with_context(|| format!("cannot write {}", log.display()))?;
