@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -18,7 +19,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         _ => Path::new("."),
     };
     fs::create_dir_all(dir).with_context(|| format!("cannot create {} to write {}", dir.display(), path.display()))?;
-    let mut file = tempfile::NamedTempFile::new_in(dir)
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    // 0o666 less the umask, as `File::create` gives: tempfile's default
+    // (0o600) would hide results and reports from the other users of a
+    // shared results directory. The prefix names the file a crash left.
+    let mut file = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .permissions(fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {} to write {}", dir.display(), path.display()))?;
     file.write_all(bytes).with_context(|| format!("cannot write {} (temporary file)", path.display()))?;
     file.as_file().sync_all().with_context(|| format!("cannot sync {} (temporary file)", path.display()))?;
@@ -56,6 +64,17 @@ mod tests {
         write_atomic(&path, b"second, longer").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"second, longer");
         assert_eq!(entries(&dir.path().join("nested")), vec!["verdict.json"]);
+    }
+
+    #[test]
+    fn write_atomic_gives_the_permissions_file_create_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let created = dir.path().join("created");
+        fs::File::create(&created).unwrap();
+        let written = dir.path().join("written");
+        write_atomic(&written, b"x").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&written), mode(&created));
     }
 
     #[test]
