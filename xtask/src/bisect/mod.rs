@@ -323,7 +323,7 @@ fn step_line(r: &StepRecord) -> String {
         r.build_s,
         r.boot_s,
         r.scenario_s,
-        if r.mark == Mark::Skip { clip(&r.reason, 200) } else { String::new() }
+        if matches!(r.mark, Mark::Skip | Mark::Abort) { clip(&r.reason, 200) } else { String::new() }
     )
 }
 
