@@ -303,7 +303,7 @@ mod tests {
         // No compiler error in the log: the error's first line.
         assert_eq!(
             build_failure(&failed(BuildPart::Kernel, Some("Kconfig output\n"), dir.path())),
-            format!("failed to build variant v: the kernel tree did not build: make failed (exit status: 2) (build log: {})", log.display())
+            format!("failed to build variant v: the kernel tree did not configure or build: make failed (exit status: 2) (build log: {})", log.display())
         );
         assert_eq!(build_failure(&anyhow::anyhow!("cannot apply patch\nmore")), "cannot apply patch");
     }

@@ -36,7 +36,7 @@ pub enum BuildPart {
 impl fmt::Display for BuildPart {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            BuildPart::Kernel => "the kernel tree did not build",
+            BuildPart::Kernel => "the kernel tree did not configure or build",
             BuildPart::StressModules => "the stress modules (guests/modules) did not build against the kernel tree",
             BuildPart::Agent => "the rig could not build its guest agent (guests/agent)",
             BuildPart::Initramfs => "the rig could not build the guest's initramfs",
@@ -112,7 +112,7 @@ mod tests {
         assert_eq!(failure.first_error_line(), Some("sys.c:1929:43: error: implicit declaration"));
         assert_eq!(
             format!("{error:#}"),
-            "failed to build variant v: the kernel tree did not build: make bzImage modules failed (exit status: 2)"
+            "failed to build variant v: the kernel tree did not configure or build: make bzImage modules failed (exit status: 2)"
         );
     }
 
