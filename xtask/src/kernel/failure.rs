@@ -45,7 +45,7 @@ impl fmt::Display for BuildPart {
 }
 
 /// A failed build of one [`BuildPart`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct BuildFailure {
     pub part: BuildPart,
     /// The build log of the failed part, when it has one (the initramfs is
