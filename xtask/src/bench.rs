@@ -312,6 +312,7 @@ pub fn median(values: &[f64]) -> f64 {
 /// same cache (warm), and prints where the time went from each run's
 /// `timing.json`.
 fn bench_matrix(args: &BenchMatrixArgs) -> Result<()> {
+    use crate::diff::Status;
     use crate::matrix_job::{Timing, TIMING};
     let cache = match &args.cache_dir {
         Some(dir) => project::absolute(dir)?,
@@ -338,7 +339,12 @@ fn bench_matrix(args: &BenchMatrixArgs) -> Result<()> {
             .status()
             .context("cannot run cargo xtask matrix")?;
         let wall = started.elapsed().as_secs_f64();
-        if !matches!(status.code(), Some(0 | 20 | 13)) {
+        // A matrix run that finished exits with its status's code, whatever
+        // it found; any other code means the run itself failed.
+        let finished = [Status::Clean, Status::Regressed, Status::Infra]
+            .iter()
+            .any(|finished| status.code() == Some(i32::from(finished.exit_code())));
+        if !finished {
             bail!("the {what} matrix run failed ({status})");
         }
         let run = fs::read_dir(&out)?.next().context("the matrix run left no run directory")??.path();

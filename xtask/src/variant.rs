@@ -2,7 +2,7 @@
 //! it, and the Kconfig fragments merged into its configuration. Plain data,
 //! shared by the matrix file's parser and the kernel builder.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::project;
 
@@ -40,5 +40,32 @@ impl Source {
             Source::Dir(path) => format!("directory {}", path.display()),
             Source::Git { repo, rev } => format!("git {} at {rev}", repo.display()),
         }
+    }
+}
+
+/// Where the Kconfig fragment `name` (from a matrix file or a `--config`
+/// flag) lives: a bare name such as `base` is `<configs_dir>/base.config`;
+/// anything with a slash or a `.config` suffix is a path, relative to
+/// `base_dir` unless absolute. Whether the file exists is the caller's
+/// check, so that it can name where the name came from.
+pub fn fragment_path(name: &str, configs_dir: &Path, base_dir: &Path) -> PathBuf {
+    if name.contains('/') || name.ends_with(".config") {
+        base_dir.join(name)
+    } else {
+        configs_dir.join(format!("{name}.config"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_fragment_name_is_in_the_configs_directory_and_anything_else_a_path() {
+        let (configs, base) = (Path::new("/kc"), Path::new("/m"));
+        assert_eq!(fragment_path("base", configs, base), Path::new("/kc/base.config"));
+        assert_eq!(fragment_path("extra.config", configs, base), Path::new("/m/extra.config"));
+        assert_eq!(fragment_path("frags/debug", configs, base), Path::new("/m/frags/debug"));
+        assert_eq!(fragment_path("/abs/x.config", configs, base), Path::new("/abs/x.config"));
     }
 }

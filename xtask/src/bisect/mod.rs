@@ -6,7 +6,9 @@
 //! checks both endpoints first, builds each step through the kernel cache
 //! (one shared `O=` directory per tree and config: incremental builds), runs
 //! the scenario up to `--tries` times, and marks the commit good, bad or
-//! skip. `--step` tests the tree's HEAD once and exits 0/1/125, for use as
+//! skip. A commit that does not build is skipped; a rig that cannot build
+//! its agent or image stops the bisect with [`ABORT_EXIT`]. `--step` tests
+//! the tree's HEAD once and exits 0/1/125 (or [`ABORT_EXIT`]), for use as
 //! the command of a plain `git bisect run`.
 
 pub mod git;
@@ -14,6 +16,7 @@ pub mod step;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -28,7 +31,7 @@ use crate::guest::reaper;
 use crate::kernel::build::BuildEnv;
 use crate::kernel::events::TerminalReporter;
 use crate::verdict::Verdict;
-use crate::{doctor, fsutil, project, results};
+use crate::{doctor, fsutil, project, results, variant};
 use git::State;
 use step::{Mark, StepContext, StepRecord};
 
@@ -36,8 +39,9 @@ use step::{Mark, StepContext, StepRecord};
 /// one of several).
 pub const AMBIGUOUS_EXIT: u8 = 3;
 
-/// Exit code of `--step` when the rig itself cannot test: `git bisect run`
-/// aborts on codes >= 128 rather than marking the commit.
+/// Exit code when the rig itself cannot test (its agent or image does not
+/// build): `git bisect run` aborts on codes >= 128 rather than marking the
+/// commit, and a bisect run by modrig stops with it too.
 pub const ABORT_EXIT: u8 = 128;
 
 #[derive(Debug, Args)]
@@ -185,7 +189,9 @@ impl BisectArgs {
             None => {
                 let good = git::resolve(sh, &tree, self.good.as_deref().unwrap_or_default())?;
                 let bad = git::resolve(sh, &tree, self.bad.as_deref().unwrap_or_default())?;
-                check_endpoints(&cx, &mut ws, &good, &bad)?;
+                if check_endpoints(&cx, &mut ws, &good, &bad)?.is_break() {
+                    return Ok(stop(&ws, "then run the bisect again", started));
+                }
                 git::bisect(sh, &ws.repo, &["start", "--no-checkout", &bad, &good])?
             }
         };
@@ -198,7 +204,11 @@ impl BisectArgs {
                     let record = run_one(&cx, &ws, n, "bisect", &commit, steps_left);
                     let mark = record.mark;
                     ws.record(record)?;
-                    state = git::bisect(sh, &ws.repo, &[mark.git_word(), &commit])?;
+                    if mark == Mark::Abort {
+                        let log = ws.dir.join("bisect.log");
+                        return Ok(stop(&ws, &format!("then resume with --replay {}", log.display()), started));
+                    }
+                    state = git::bisect(sh, &ws.repo, &[mark.word(), &commit])?;
                     ws.save_log(sh)?;
                 }
                 State::FirstBad(commit) => {
@@ -226,20 +236,16 @@ impl BisectArgs {
         let record = step::test_commit(cx, 1, "step", &commit, &subject, &dir);
         fsutil::write_atomic(&dir.join("step.json"), &serde_json::to_vec_pretty(&record)?)?;
         println!("{}", step_line(&record));
-        if let Some(excerpt) = &record.excerpt {
-            print_excerpt(excerpt);
-        }
+        print_excerpt(&record);
         Ok(ExitCode::from(record.mark.run_exit_code()))
     }
 }
 
-/// A bare name is a fragment in `kernel-configs/`; anything else a path.
+/// The `--config` fragment `name`: a name in `kernel-configs/`, or a path
+/// relative to the current directory.
 fn fragment(name: &str) -> Result<PathBuf> {
-    let path = if name.contains('/') || name.ends_with(".config") {
-        project::absolute(Path::new(name))?
-    } else {
-        project::kernel_configs_dir().join(format!("{name}.config"))
-    };
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let path = variant::fragment_path(name, &project::kernel_configs_dir(), &cwd);
     if !path.is_file() {
         bail!("--config {name}: no Kconfig fragment at {}", path.display());
     }
@@ -247,16 +253,20 @@ fn fragment(name: &str) -> Result<PathBuf> {
 }
 
 /// Good must pass and bad must fail, or bisecting would only find noise.
-fn check_endpoints(cx: &StepContext<'_>, ws: &mut Workspace, good: &str, bad: &str) -> Result<()> {
+/// Breaks when the rig could not test an endpoint.
+fn check_endpoints(cx: &StepContext<'_>, ws: &mut Workspace, good: &str, bad: &str) -> Result<ControlFlow<()>> {
     let good_record = run_one(cx, ws, 1, "check-good", good, None);
     let good_mark = good_record.mark;
     let good_reason = good_record.reason.clone();
     ws.record(good_record)?;
+    if good_mark == Mark::Abort {
+        return Ok(ControlFlow::Break(()));
+    }
     if good_mark != Mark::Good {
         bail!(
             "the good endpoint {} does not pass ({}: {good_reason}); pick an older --good, or check the scenario (logs: {})",
             &good[..12],
-            good_mark.git_word(),
+            good_mark.word(),
             ws.dir.display()
         );
     }
@@ -264,6 +274,9 @@ fn check_endpoints(cx: &StepContext<'_>, ws: &mut Workspace, good: &str, bad: &s
     let bad_mark = bad_record.mark;
     let bad_reason = bad_record.reason.clone();
     ws.record(bad_record)?;
+    if bad_mark == Mark::Abort {
+        return Ok(ControlFlow::Break(()));
+    }
     if bad_mark != Mark::Bad {
         let hint = if bad_mark == Mark::Good {
             format!("it passed {} time(s): if the failure is flaky, raise --tries", cx.tries)
@@ -272,7 +285,20 @@ fn check_endpoints(cx: &StepContext<'_>, ws: &mut Workspace, good: &str, bad: &s
         };
         bail!("the bad endpoint {} does not fail ({bad_reason}); {hint} (logs: {})", &bad[..12], ws.dir.display());
     }
-    Ok(())
+    Ok(ControlFlow::Continue(()))
+}
+
+/// The bisect stops because the rig could not test the last step's commit:
+/// says why (with the end of the build log), how to go on, and returns
+/// [`ABORT_EXIT`].
+fn stop(ws: &Workspace, how_to_go_on: &str, started: Instant) -> ExitCode {
+    if let Some(step) = ws.steps.last() {
+        println!("\nbisect: stopped (INFRA) at {}: {}", &step.commit[..12.min(step.commit.len())], step.reason);
+        print_excerpt(step);
+    }
+    println!("bisect: fix the rig, {how_to_go_on}");
+    print_steps(ws, started);
+    ExitCode::from(ABORT_EXIT)
 }
 
 fn run_one(cx: &StepContext<'_>, ws: &Workspace, n: usize, phase: &str, commit: &str, left: Option<u32>) -> StepRecord {
@@ -294,11 +320,11 @@ fn step_line(r: &StepRecord) -> String {
         clip(&r.subject, 50),
         verdict,
         r.tries,
-        r.mark.git_word(),
+        r.mark.word(),
         r.build_s,
         r.boot_s,
         r.scenario_s,
-        if r.mark == Mark::Skip { clip(&r.reason, 200) } else { String::new() }
+        if matches!(r.mark, Mark::Skip | Mark::Abort) { clip(&r.reason, 200) } else { String::new() }
     )
 }
 
@@ -310,13 +336,22 @@ fn clip(text: &str, width: usize) -> String {
     }
 }
 
-fn print_excerpt(excerpt: &str) {
+/// The step's excerpt, if it has one: a kernel report from the console
+/// log, or a failed build's error with the end of its build log.
+fn print_excerpt(step: &StepRecord) {
+    let Some(excerpt) = &step.excerpt else {
+        return;
+    };
     let lines: Vec<&str> = excerpt.lines().collect();
-    for line in lines.iter().take(25) {
+    // A kernel report can be long, and the whole of it is in the console
+    // log; a failed build's error is already cut to its log's last lines,
+    // which are the ones that say why.
+    let shown = if step.console_log.is_some() { 25 } else { lines.len() };
+    for line in lines.iter().take(shown) {
         println!("    | {line}");
     }
-    if lines.len() > 25 {
-        println!("    | ... {} more lines in the console log", lines.len() - 25);
+    if lines.len() > shown {
+        println!("    | ... {} more lines in the console log", lines.len() - shown);
     }
 }
 
@@ -330,9 +365,7 @@ fn print_result(sh: &Shell, ws: &Workspace, commit: &str, started: Instant) {
     match ws.steps.iter().rev().find(|s| s.commit == *commit && s.mark == Mark::Bad) {
         Some(step) => {
             println!("  verdict: {}", step.reason);
-            if let Some(excerpt) = &step.excerpt {
-                print_excerpt(excerpt);
-            }
+            print_excerpt(step);
             if let Some(console) = &step.console_log {
                 println!("  console: {}", console.display());
             }

@@ -11,6 +11,8 @@ use crate::doctor::is_static_elf;
 use crate::fsutil::write_atomic;
 use crate::hashing::sha256_hex;
 use crate::kernel::build::BuiltKernel;
+use crate::kernel::failure::{BuildPart, FailedIn};
+use crate::kernel::runlog;
 use crate::project;
 
 /// The guest binaries are built for this target with a static C runtime:
@@ -18,16 +20,28 @@ use crate::project;
 const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// Builds `guests/agent` as a static binary (cargo makes this a no-op when
-/// nothing changed) and returns its path.
+/// nothing changed) and returns its path. cargo's output goes to
+/// `target/guest/agent-build.log`; a failure is a [`BuildPart::Agent`]
+/// failure carrying that log.
 pub fn build_agent(sh: &Shell) -> Result<PathBuf> {
-    let target_dir = project::root().join("target/guest");
     // A target directory of its own: RUSTFLAGS differ from the host build's,
     // and sharing one directory would rebuild both every time.
-    cmd!(sh, "cargo build --quiet --release -p modrig-agent --target {GUEST_TARGET} --target-dir {target_dir}")
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .quiet()
-        .run()
-        .context("cannot build the guest agent (guests/agent)")?;
+    let target_dir = project::root().join("target/guest");
+    fs::create_dir_all(&target_dir).with_context(|| format!("cannot create {}", target_dir.display()))?;
+    // One log for every process: cargo's lock on the target directory
+    // serialises concurrent builds, so a failure's tail is its own.
+    let log = target_dir.join("agent-build.log");
+    fs::write(&log, "modrig build of the guest agent (guests/agent)\n")
+        .with_context(|| format!("cannot write {}", log.display()))?;
+    build_static_agent(sh, &target_dir, &log).failed_in(BuildPart::Agent, Some(&log))
+}
+
+fn build_static_agent(sh: &Shell, target_dir: &Path, log: &Path) -> Result<PathBuf> {
+    let cargo: std::process::Command =
+        cmd!(sh, "cargo build --release -p modrig-agent --target {GUEST_TARGET} --target-dir {target_dir}")
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .into();
+    runlog::run_logged(cargo, "cargo build -p modrig-agent", log, |_, _| {})?;
     let agent = target_dir.join(GUEST_TARGET).join("release/modrig-agent");
     let bytes = fs::read(&agent).with_context(|| format!("agent binary missing at {}", agent.display()))?;
     if !is_static_elf(&bytes) {
@@ -48,10 +62,17 @@ pub fn busybox() -> Result<PathBuf> {
 }
 
 /// The variant's initramfs (busybox, agent, its stress modules, init),
-/// stored in the kernel's cache directory under the hash of its bytes.
+/// stored in the kernel's cache directory under the hash of its bytes. A
+/// failure is a [`BuildPart::Initramfs`] failure (without a log: the archive
+/// is written in process, and the error says what was missing).
 pub fn initramfs_for(kernel: &BuiltKernel, agent: &Path) -> Result<PathBuf> {
+    write_initramfs(kernel, agent).failed_in(BuildPart::Initramfs, None)
+}
+
+fn write_initramfs(kernel: &BuiltKernel, agent: &Path) -> Result<PathBuf> {
     let busybox = busybox()?;
-    let mut modules: Vec<PathBuf> = fs::read_dir(&kernel.modules_dir)?
+    let mut modules: Vec<PathBuf> = fs::read_dir(&kernel.modules_dir)
+        .with_context(|| format!("cannot read the stress modules in {}", kernel.modules_dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "ko"))
         .collect();

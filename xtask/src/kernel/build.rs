@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
 use super::events::{BuildEvent, Reporter};
+use super::failure::{BuildFailure, BuildPart, FailedIn};
 use super::{cache, kconfig, patches, runlog, source};
 use crate::fsutil::write_atomic;
 use crate::hashing::sha256_hex;
@@ -128,24 +129,23 @@ struct Job<'a> {
 }
 
 /// Builds (or finds in the cache) the kernel and stress modules of `variant`.
+/// A failure of the kernel tree or of the stress modules carries a
+/// [`BuildFailure`]; any other error is the rig's or the host's.
 pub fn build_variant(env: &BuildEnv<'_>, variant: &Variant) -> Result<BuiltKernel> {
     let started = Instant::now();
-    let mut log = None;
-    let result = build_variant_inner(env, variant, started, &mut log);
-    if result.is_err() {
-        env.reporter.report(&BuildEvent::Failed { variant: variant.name.clone(), log });
+    let result = build_variant_inner(env, variant, started);
+    if let Err(error) = &result {
+        let failure = error.downcast_ref::<BuildFailure>();
+        env.reporter.report(&BuildEvent::Failed {
+            variant: variant.name.clone(),
+            part: failure.map(|f| f.part),
+            log: failure.and_then(|f| f.log.clone()),
+        });
     }
     result.with_context(|| format!("failed to build variant {}", variant.name))
 }
 
-/// Does the work of [`build_variant`]; sets `log_out` as soon as the build
-/// has a log, so that a failure can point at it.
-fn build_variant_inner(
-    env: &BuildEnv<'_>,
-    variant: &Variant,
-    started: Instant,
-    log_out: &mut Option<PathBuf>,
-) -> Result<BuiltKernel> {
+fn build_variant_inner(env: &BuildEnv<'_>, variant: &Variant, started: Instant) -> Result<BuiltKernel> {
     let sh = env.sh;
     let merged = merge_fragments(&variant.configs)?;
     let merged_text = merged.render();
@@ -176,7 +176,6 @@ fn build_variant_inner(
     fs::create_dir_all(&logs)?;
     let log = logs.join(format!("{}-{}.log", variant.name, &key[..12]));
     fs::write(&log, format!("modrig build of variant {} (key {key})\n", variant.name))?;
-    *log_out = Some(log.clone());
 
     let mut objects_compiled = 0;
     if !kernel_cached {
@@ -209,11 +208,13 @@ fn build_variant_inner(
 
 /// Runs `work` on the variant's source tree with its patches applied, holding
 /// the tree's lock, and leaves the tree pristine afterwards whatever happens.
+/// A patch that does not apply is the kernel tree's failure, logged in `log`.
 fn with_patched_tree<T>(
     env: &BuildEnv<'_>,
     variant: &Variant,
     source_id: &source::SourceId,
     patch_list: &[patches::Patch],
+    log: &Path,
     work: impl FnOnce(&Path) -> Result<T>,
 ) -> Result<T> {
     let sh = env.sh;
@@ -232,7 +233,8 @@ fn with_patched_tree<T>(
         env.stage(variant, format!("applying {} patch(es)", patch_list.len()));
         if let Err(error) = patches::apply(sh, &tree, patch_list) {
             source::reset(sh, &tree).context("could not reset the source tree after a failed patch")?;
-            return Err(anyhow::anyhow!("{error:#}\n(the source tree was reset to its pristine state)"));
+            return Err(anyhow::anyhow!("{error:#}\n(the source tree was reset to its pristine state)"))
+                .failed_in(BuildPart::Kernel, Some(log));
         }
     }
     let outcome = work(&tree);
@@ -252,7 +254,7 @@ pub fn configure_variant(env: &BuildEnv<'_>, variant: &Variant) -> Result<PathBu
     let saved = env.cache.join("configs").join(format!("{}.config", variant.name));
     fs::create_dir_all(env.cache.join("configs"))?;
     // Copy while the tree's lock is held: the O= directory is shared.
-    with_patched_tree(env, variant, &source_id, &patch_list, |tree| {
+    with_patched_tree(env, variant, &source_id, &patch_list, &log, |tree| {
         let out = configure(env, variant, tree, &source_id, &merged, &log)?;
         fs::copy(out.join(".config"), &saved)?;
         Ok(())
@@ -286,18 +288,24 @@ fn configure(
     let fragment = out.join("modrig.fragment");
     fs::write(&fragment, &merged_text)?;
     let allconfig = format!("KCONFIG_ALLCONFIG={}", fragment.display());
-    run_make(env, tree, &[out_arg.clone(), allconfig, "allnoconfig".into()], "make allnoconfig", log, |_, _| {})?;
-    run_make(env, tree, &[out_arg, "olddefconfig".into()], "make olddefconfig", log, |_, _| {})?;
-    let final_config = fs::read_to_string(out.join(".config"))?;
+    run_make(env, tree, &[out_arg.clone(), allconfig, "allnoconfig".into()], "make allnoconfig", log, |_, _| {})
+        .failed_in(BuildPart::Kernel, Some(log))?;
+    run_make(env, tree, &[out_arg, "olddefconfig".into()], "make olddefconfig", log, |_, _| {})
+        .failed_in(BuildPart::Kernel, Some(log))?;
+    let config_path = out.join(".config");
+    let final_config =
+        fs::read_to_string(&config_path).with_context(|| format!("cannot read {}", config_path.display()))?;
     let mismatches = kconfig::verify(&merged.settings, &final_config);
     if !mismatches.is_empty() {
-        bail!("{}", explain_mismatches(tree, &mismatches));
+        // An option this tree does not have (or drops) is the tree's failure.
+        return Err(anyhow::anyhow!("{}", explain_mismatches(tree, &mismatches)))
+            .failed_in(BuildPart::Kernel, Some(log));
     }
     Ok(out)
 }
 
 fn build_kernel(env: &BuildEnv<'_>, job: &Job<'_>) -> Result<u64> {
-    with_patched_tree(env, job.variant, &job.source_id, &job.patches, |tree| {
+    with_patched_tree(env, job.variant, &job.source_id, &job.patches, &job.log, |tree| {
         let out = configure(env, job.variant, tree, &job.source_id, &job.merged, &job.log)?;
         make_and_export(env, job, tree, &out)
     })
@@ -330,7 +338,8 @@ fn make_and_export(env: &BuildEnv<'_>, job: &Job<'_>, tree: &Path, out: &Path) -
                 last: object.to_string(),
             })
         },
-    )?;
+    )
+    .failed_in(BuildPart::Kernel, Some(log))?;
     if estimate.is_none_or(|e| objects > e) {
         write_atomic(&stats_file, &serde_json::to_vec(&BuildStats { full_build_objects: objects })?)?;
     }
@@ -347,6 +356,8 @@ fn make_and_export(env: &BuildEnv<'_>, job: &Job<'_>, tree: &Path, out: &Path) -
     }
     let staging = kernels.join(format!(".{key}.tmp-{}", std::process::id()));
     fs::create_dir_all(&staging)?;
+    // What the tree's build did not produce, or its export script (absent
+    // from older trees) could not do, is the tree's failure.
     for (from, to) in [
         ("arch/x86/boot/bzImage", "bzImage"),
         ("vmlinux", "vmlinux"),
@@ -354,10 +365,17 @@ fn make_and_export(env: &BuildEnv<'_>, job: &Job<'_>, tree: &Path, out: &Path) -
         (".config", "config"),
         ("Module.symvers", "Module.symvers"),
     ] {
-        fs::copy(out.join(from), staging.join(to)).with_context(|| format!("build produced no {from}"))?;
+        fs::copy(out.join(from), staging.join(to))
+            .with_context(|| format!("build produced no {from} in {}", out.display()))
+            .failed_in(BuildPart::Kernel, Some(log))?;
     }
-    export_module_build_tree(env, tree, out, &staging.join("build"))?;
-    let kernel_release = fs::read_to_string(out.join("include/config/kernel.release"))?.trim().to_string();
+    export_module_build_tree(env, tree, out, &staging.join("build"), log).failed_in(BuildPart::Kernel, Some(log))?;
+    let release_file = out.join("include/config/kernel.release");
+    let kernel_release = fs::read_to_string(&release_file)
+        .with_context(|| format!("build produced no {}", release_file.display()))
+        .failed_in(BuildPart::Kernel, Some(log))?
+        .trim()
+        .to_string();
     let manifest = KernelManifest {
         schema: 1,
         variant: variant.name.clone(),
@@ -412,21 +430,22 @@ fn run_make(
 /// with the kernel's own `install-extmod-build`, as distributions do for
 /// their linux-headers packages. Modules can then be rebuilt against this
 /// variant at any time, whatever state the shared build directory is in.
-fn export_module_build_tree(env: &BuildEnv<'_>, tree: &Path, out: &Path, dest: &Path) -> Result<()> {
-    let sh = env.sh;
+/// Its output goes to the build log.
+fn export_module_build_tree(env: &BuildEnv<'_>, tree: &Path, out: &Path, dest: &Path, log: &Path) -> Result<()> {
     let script = tree.join("scripts/package/install-extmod-build");
-    let _dir = sh.push_dir(out);
-    let cc = &env.cc;
-    cmd!(sh, "{script} {dest}")
+    if !script.is_file() {
+        bail!("{} is missing: this tree cannot export a module build tree", script.display());
+    }
+    let mut command = Command::new(&script);
+    command
+        .arg(dest)
+        .current_dir(out)
         .env("srctree", tree)
         .env("SRCARCH", "x86")
-        .env("CC", cc)
-        .env("HOSTCC", cc)
-        .env("MAKE", "make")
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .context("install-extmod-build failed")?;
+        .env("CC", &env.cc)
+        .env("HOSTCC", &env.cc)
+        .env("MAKE", "make");
+    runlog::run_logged(command, "install-extmod-build", log, |_, _| {})?;
     Ok(())
 }
 
@@ -450,14 +469,15 @@ fn build_modules(env: &BuildEnv<'_>, kernel_dir: &Path, modules_key: &str, log: 
     let make = env.make_command(&build_tree, &args);
     if let Err(error) = runlog::run_logged(make, "make M=guests/modules", log, |_, _| {}) {
         fs::remove_dir_all(&staging).ok();
-        return Err(error);
+        return Err(error).failed_in(BuildPart::StressModules, Some(log));
     }
     let built: Vec<_> = fs::read_dir(&staging)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "ko"))
         .collect();
     if built.is_empty() {
-        bail!("building guests/modules produced no .ko file (see {})", log.display());
+        return Err(anyhow::anyhow!("building guests/modules produced no .ko file (see {})", log.display()))
+            .failed_in(BuildPart::StressModules, Some(log));
     }
     fs::rename(&staging, &target).or_else(|e| if target.is_dir() { fs::remove_dir_all(&staging) } else { Err(e) })?;
     fs::copy(log, kernel_dir.join("build.log")).ok();

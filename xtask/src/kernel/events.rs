@@ -14,30 +14,19 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use super::failure::BuildPart;
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum BuildEvent {
     /// A step of the build began (hashing, importing, patching, configuring,
     /// compiling, exporting, building modules).
-    Stage {
-        variant: String,
-        stage: String,
-    },
+    Stage { variant: String, stage: String },
     /// Kbuild compiled another object; `estimate` is the object count of the
     /// last full build in this build directory, when known.
-    Compiled {
-        variant: String,
-        objects: u64,
-        estimate: Option<u64>,
-        last: String,
-    },
+    Compiled { variant: String, objects: u64, estimate: Option<u64>, last: String },
     /// The variant's kernel and modules were already in the cache.
-    CacheHit {
-        variant: String,
-        key: String,
-        seconds: f64,
-        artifacts: PathBuf,
-    },
+    CacheHit { variant: String, key: String, seconds: f64, artifacts: PathBuf },
     /// The kernel was built (or only its stress modules, when
     /// `objects_compiled` is 0 and `kernel_cached` is true).
     Built {
@@ -49,10 +38,9 @@ pub enum BuildEvent {
         artifacts: PathBuf,
         log: PathBuf,
     },
-    Failed {
-        variant: String,
-        log: Option<PathBuf>,
-    },
+    /// The build failed; `part` says what failed when the failure is typed
+    /// (see `kernel::failure`), and `log` is that part's build log.
+    Failed { variant: String, part: Option<BuildPart>, log: Option<PathBuf> },
 }
 
 pub trait Reporter: Sync {
@@ -168,9 +156,10 @@ impl Reporter for TerminalReporter {
                     format!("{variant}: {what} ({}) in {seconds:.1} s: {}", &key[..12], artifacts.display()),
                 )
             }
-            BuildEvent::Failed { variant, log } => {
+            BuildEvent::Failed { variant, part, log } => {
+                let what = part.map(|p| format!(": {p}")).unwrap_or_default();
                 let where_ = log.as_ref().map(|l| format!(" (log: {})", l.display())).unwrap_or_default();
-                self.finish(variant, format!("{variant}: FAILED{where_}"))
+                self.finish(variant, format!("{variant}: FAILED{what}{where_}"))
             }
         }
     }

@@ -3,6 +3,7 @@
 pub mod build;
 pub mod cache;
 pub mod events;
+pub mod failure;
 pub mod kconfig;
 pub mod patches;
 pub mod runlog;

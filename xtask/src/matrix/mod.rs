@@ -18,6 +18,7 @@ use crate::diag::{Located, LocatedErrors};
 use crate::diff::{Claim, DiffConfig, ExpectedChange};
 use crate::project;
 use crate::stats::Thresholds;
+use crate::variant;
 pub use crate::variant::{Source, Variant};
 use crate::yaml_loc::YamlIndex;
 
@@ -268,7 +269,8 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
         }
         let mut configs = Vec::new();
         for (j, name) in rv.configs.iter().enumerate() {
-            let path = fragment_path(cx, name);
+            // A path is relative to the matrix file.
+            let path = variant::fragment_path(name, cx.configs_dir, cx.base_dir);
             if !(cx.exists)(&path) {
                 error(
                     &format!("variants[{i}].configs[{j}]"),
@@ -427,16 +429,6 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
         })
     } else {
         Err(LocatedErrors(errors))
-    }
-}
-
-/// A bare name is a fragment in `kernel-configs/`; anything with a slash or a
-/// `.config` suffix is a path relative to the matrix file.
-fn fragment_path(cx: &Context<'_>, name: &str) -> PathBuf {
-    if name.contains('/') || name.ends_with(".config") {
-        resolve(cx.base_dir, name)
-    } else {
-        cx.configs_dir.join(format!("{name}.config"))
     }
 }
 
