@@ -2,8 +2,6 @@
 //!
 //! See ARCHITECTURE.md at the workspace root for the bird's-eye view.
 
-pub mod bench;
-pub mod bisect;
 pub mod calibration;
 pub mod classify;
 pub mod commands;

@@ -5,9 +5,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use xshell::Shell;
 
-use xtask::commands::{calibrate, ci, diff, doctor, matrix, merge, report, run, shell, validate};
+use xtask::commands::{
+    bench, bisect, calibrate, ci, diff, doctor, kernel, matrix, merge, report, run, shell, validate,
+};
+use xtask::project;
 use xtask::verdict::Verdict;
-use xtask::{bench, bisect, kernel, project};
 
 /// modrig: build baseline and patched kernels, boot them under QEMU, race
 /// module load/unload against refcount traffic, and diff what changed.

@@ -65,7 +65,7 @@ pub fn execute(sh: &Shell, host: &HostOptions, matrix: &Matrix, job: &Job, repor
     }
 
     let build_started = Instant::now();
-    let (prepared, facts) = prepare::prepare_matrix_variants(sh, host, matrix, &variants)?;
+    let (prepared, facts) = prepare::prepare_matrix_variants(sh, host, matrix, &variants, reporter)?;
     let build_time = build_started.elapsed();
     let inputs = inputs(matrix, &baseline, &candidate, &prepared, &planned)?;
     let host = HostRecord {

@@ -13,7 +13,7 @@ use crate::guest::runner::{self, BootSpec, Deadlines, RunSpec};
 use crate::guest::{image, reaper};
 use crate::kernel;
 use crate::kernel::build::BuiltKernel;
-use crate::progress::Silent;
+use crate::progress::{Reporter, Silent};
 use crate::{doctor, project};
 
 /// The host side that every guest of a command shares.
@@ -57,8 +57,8 @@ pub struct HostFacts {
 
 /// Builds (or finds) the kernel, its modules, the agent and the initramfs,
 /// and decides the accelerator. `default_vcpus` applies without `--vcpus`.
-pub fn prepare(sh: &Shell, args: &GuestChoice, default_vcpus: u32) -> Result<Prepared> {
-    let (mut all, _) = prepare_variants(sh, &args.host, &args.variant.iter().cloned().collect::<Vec<_>>())?;
+pub fn prepare(sh: &Shell, args: &GuestChoice, default_vcpus: u32, reporter: &dyn Reporter) -> Result<Prepared> {
+    let (mut all, _) = prepare_variants(sh, &args.host, &args.variant.iter().cloned().collect::<Vec<_>>(), reporter)?;
     let mut prepared = all.drain(..).next().context("the matrix has no variants")?;
     prepared.vcpus = args.vcpus.unwrap_or(default_vcpus);
     Ok(prepared)
@@ -67,9 +67,14 @@ pub fn prepare(sh: &Shell, args: &GuestChoice, default_vcpus: u32) -> Result<Pre
 /// [`prepare`] for several variants (all of the matrix's when `variants` is
 /// empty), in the order given, deciding the accelerator once. Their `vcpus`
 /// is 2 until the caller sets it.
-pub fn prepare_variants(sh: &Shell, args: &HostOptions, variants: &[String]) -> Result<(Vec<Prepared>, HostFacts)> {
+pub fn prepare_variants(
+    sh: &Shell,
+    args: &HostOptions,
+    variants: &[String],
+    reporter: &dyn Reporter,
+) -> Result<(Vec<Prepared>, HostFacts)> {
     let matrix = crate::matrix::load(&args.matrix)?;
-    prepare_matrix_variants(sh, args, &matrix, variants)
+    prepare_matrix_variants(sh, args, &matrix, variants, reporter)
 }
 
 /// [`prepare_variants`] for a matrix already in memory.
@@ -78,10 +83,12 @@ pub fn prepare_matrix_variants(
     args: &HostOptions,
     matrix: &crate::matrix::Matrix,
     variants: &[String],
+    reporter: &dyn Reporter,
 ) -> Result<(Vec<Prepared>, HostFacts)> {
     reaper::install_signal_handler()?;
     doctor::ensure_host(sh, doctor::Needs::Everything, args.no_install)?;
-    let kernels = kernel::build_matrix_variants(sh, matrix, variants, args.cache_dir.as_deref(), args.no_install)?;
+    let kernels =
+        kernel::build_matrix_variants(sh, matrix, variants, args.cache_dir.as_deref(), args.no_install, reporter)?;
     guests_for(sh, args, kernels)
 }
 

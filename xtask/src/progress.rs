@@ -10,6 +10,8 @@
 
 use std::path::PathBuf;
 
+use std::fmt;
+
 use serde::Serialize;
 
 use crate::record::RunRecord;
@@ -57,6 +59,15 @@ pub enum Progress {
     RunFinished { record: Box<RunRecord> },
     /// A matrix run's cells are done.
     MatrixFinished { seconds: f64, build_seconds: f64, boot_seconds: f64, scenario_seconds: f64 },
+    /// A kernel build's progress (serialized as the build event itself:
+    /// `stage`, `compiled`, `cache_hit`, `built`, `failed`).
+    #[serde(skip_serializing)]
+    Build(BuildEvent),
+    /// A bisect step begins: the commit it tests, and how many are left
+    /// (`None` while the endpoints are checked).
+    BisectStepStarted { step: u32, commit: String, subject: String, phase: String, left: Option<u32> },
+    /// A bisect step ended: `good`, `bad`, `skip` or `abort`, and why.
+    BisectStepEnded { step: u32, commit: String, mark: String, reason: String },
     /// A run's reports were written: the diff's status (`clean`,
     /// `regressed`, `infra`) and the command's exit code for it.
     Reported { run_dir: PathBuf, status: String, exit_code: u8, reports: Vec<PathBuf> },
@@ -73,4 +84,61 @@ pub struct Silent;
 
 impl Reporter for Silent {
     fn report(&self, _: &Progress) {}
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum BuildEvent {
+    /// A step of the build began (hashing, importing, patching, configuring,
+    /// compiling, exporting, building modules).
+    Stage { variant: String, stage: String },
+    /// Kbuild compiled another object; `estimate` is the object count of the
+    /// last full build in this build directory, when known.
+    Compiled { variant: String, objects: u64, estimate: Option<u64>, last: String },
+    /// The variant's kernel and modules were already in the cache.
+    CacheHit { variant: String, key: String, seconds: f64, artifacts: PathBuf },
+    /// The kernel was built (or only its stress modules, when
+    /// `objects_compiled` is 0 and `kernel_cached` is true).
+    Built {
+        variant: String,
+        key: String,
+        seconds: f64,
+        kernel_cached: bool,
+        objects_compiled: u64,
+        artifacts: PathBuf,
+        log: PathBuf,
+    },
+    /// The build failed; `part` says what failed when the failure is typed
+    /// (see `kernel::failure`), and `log` is that part's build log.
+    Failed { variant: String, part: Option<BuildPart>, log: Option<PathBuf> },
+}
+
+/// The part that could not be built. The first two come from the kernel
+/// source being built; the last two are the rig's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuildPart {
+    /// The kernel tree: applying its patches, configuring it (including a
+    /// requested option Kconfig dropped), compiling it, or exporting its
+    /// module build tree.
+    Kernel,
+    /// The stress modules (`guests/modules`), compiled against the kernel
+    /// tree that was just built.
+    StressModules,
+    /// The guest agent (`guests/agent`), a static binary cargo builds.
+    Agent,
+    /// The initramfs: busybox, the agent and the stress modules in one archive.
+    Initramfs,
+}
+
+/// What failed, as a user reads it.
+impl fmt::Display for BuildPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BuildPart::Kernel => "the kernel tree did not configure or build",
+            BuildPart::StressModules => "the stress modules (guests/modules) did not build against the kernel tree",
+            BuildPart::Agent => "the rig could not build its guest agent (guests/agent)",
+            BuildPart::Initramfs => "the rig could not build the guest's initramfs",
+        })
+    }
 }

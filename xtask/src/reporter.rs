@@ -3,13 +3,14 @@
 //! on stdout for programs (`--json`). Human output goes to stderr, so that
 //! stdout carries only results.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::progress::{Progress, Reporter};
+use crate::progress::{BuildEvent, Progress, Reporter};
 use crate::verdict::Verdict;
 
 /// How much of a run a human reporter shows.
@@ -39,17 +40,29 @@ pub struct JsonLines;
 impl Reporter for JsonLines {
     fn report(&self, event: &Progress) {
         let mut out = std::io::stdout().lock();
-        if serde_json::to_writer(&mut out, event).is_ok() {
+        let written = match event {
+            // Per-object events would flood a consumer; the count arrives
+            // with `built`.
+            Progress::Build(BuildEvent::Compiled { .. }) => return,
+            Progress::Build(build) => serde_json::to_writer(&mut out, build),
+            other => serde_json::to_writer(&mut out, other),
+        };
+        if written.is_ok() {
             let _ = writeln!(out);
         }
     }
 }
 
-/// Lines for people, with a bar of cells done when there is a terminal.
+/// Lines for people, with bars when there is a terminal: a spinner per
+/// kernel build, and a bar of cells done in a matrix.
 pub struct Human {
     detail: Detail,
     /// `None` when stderr is not a terminal.
-    bar: Option<ProgressBar>,
+    bars: Option<MultiProgress>,
+    /// The matrix's bar of cells, once it started.
+    cells_bar: Mutex<Option<ProgressBar>>,
+    /// A spinner (then a bar of objects) per variant being built.
+    build_bars: Mutex<HashMap<String, ProgressBar>>,
     state: Mutex<State>,
 }
 
@@ -64,49 +77,139 @@ struct State {
 
 impl Human {
     pub fn new(detail: Detail, interactive: bool) -> Human {
-        Human { detail, bar: interactive.then(ProgressBar::hidden), state: Mutex::new(State::default()) }
+        Human {
+            detail,
+            bars: interactive.then(MultiProgress::new),
+            cells_bar: Mutex::new(None),
+            build_bars: Mutex::new(HashMap::new()),
+            state: Mutex::new(State::default()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Prints a line above the bar (or alone), prefixed with the count of
+    /// Prints a line above the bars (or alone), prefixed with the count of
     /// cells done when the matrix's size is known.
     fn line(&self, state: &State, text: String) {
         let text = match state.total {
             Some(total) => format!("[{:>3}/{total}] {text}", state.done),
             None => text,
         };
-        match &self.bar {
-            Some(bar) if !bar.is_hidden() => {
-                bar.set_position(state.done as u64);
-                bar.set_message(state.running.join(", "));
-                bar.println(text);
+        self.show_running(state);
+        match &self.bars {
+            Some(bars) => {
+                let _ = bars.println(text);
             }
-            _ => eprintln!("{text}"),
+            None => eprintln!("{text}"),
         }
     }
 
     fn show_running(&self, state: &State) {
-        if let Some(bar) = &self.bar {
+        if let Some(bar) = lock(&self.cells_bar).as_ref() {
+            bar.set_position(state.done as u64);
             bar.set_message(state.running.join(", "));
         }
     }
 
-    /// Turns the hidden bar into a visible one of `total` cells.
-    fn start_bar(&self, total: usize) {
-        if let Some(bar) = &self.bar {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            bar.set_length(total as u64);
-            bar.set_style(
-                ProgressStyle::with_template("[{elapsed_precise}] [{bar:30}] {pos}/{len} cells, ETA {eta}  {wide_msg}")
-                    .expect("static template")
-                    .progress_chars("=> "),
-            );
-            bar.enable_steady_tick(Duration::from_millis(250));
+    /// Starts the bar of `total` cells.
+    fn start_cells_bar(&self, total: usize) {
+        let Some(bars) = &self.bars else { return };
+        let bar = bars.add(ProgressBar::new(total as u64));
+        bar.set_style(
+            ProgressStyle::with_template("[{elapsed_precise}] [{bar:30}] {pos}/{len} cells, ETA {eta}  {wide_msg}")
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(250));
+        *lock(&self.cells_bar) = Some(bar);
+    }
+
+    /// The spinner of `variant`'s build.
+    fn build_bar(&self, bars: &MultiProgress, variant: &str) -> ProgressBar {
+        lock(&self.build_bars)
+            .entry(variant.to_string())
+            .or_insert_with(|| {
+                let bar = bars.add(ProgressBar::new_spinner());
+                bar.set_style(spinner_style());
+                bar.set_prefix(variant.to_string());
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bar
+            })
+            .clone()
+    }
+
+    fn build(&self, state: &State, event: &BuildEvent) {
+        let finished = |variant: &str, text: String| match &self.bars {
+            Some(bars) => {
+                let bar = self.build_bar(bars, variant);
+                bar.set_style(ProgressStyle::with_template("{msg}").expect("static template"));
+                bar.finish_with_message(text);
+            }
+            None => self.line(state, text),
+        };
+        match event {
+            BuildEvent::Stage { variant, stage } => match &self.bars {
+                Some(bars) => self.build_bar(bars, variant).set_message(stage.clone()),
+                None => self.line(state, format!("{variant}: {stage}")),
+            },
+            BuildEvent::Compiled { variant, objects, estimate, last } => {
+                let Some(bars) = &self.bars else { return };
+                let bar = self.build_bar(bars, variant);
+                match estimate {
+                    Some(total) => {
+                        if bar.length() != Some(*total) {
+                            bar.set_style(objects_style());
+                            bar.set_length(*total);
+                        }
+                        bar.set_position((*objects).min(*total));
+                        bar.set_message(last.clone());
+                    }
+                    None => bar.set_message(format!("compiling: {objects} objects, {last}")),
+                }
+            }
+            BuildEvent::CacheHit { variant, key, seconds, artifacts } => finished(
+                variant,
+                format!("{variant}: cache hit ({}) in {seconds:.1} s: {}", short(key), artifacts.display()),
+            ),
+            BuildEvent::Built { variant, key, seconds, kernel_cached, objects_compiled, artifacts, .. } => {
+                let what = if *kernel_cached {
+                    "kernel cached, stress modules rebuilt".to_string()
+                } else {
+                    format!("built, {objects_compiled} objects compiled")
+                };
+                finished(
+                    variant,
+                    format!("{variant}: {what} ({}) in {seconds:.1} s: {}", short(key), artifacts.display()),
+                )
+            }
+            BuildEvent::Failed { variant, part, log } => {
+                let what = part.map(|p| format!(": {p}")).unwrap_or_default();
+                let log = log.as_ref().map(|l| format!(" (log: {})", l.display())).unwrap_or_default();
+                finished(variant, format!("{variant}: FAILED{what}{log}"))
+            }
         }
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The first 12 characters of a cache key.
+fn short(key: &str) -> &str {
+    key.get(..12).unwrap_or(key)
+}
+
+fn spinner_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} {prefix:.bold} [{elapsed}] {msg}").expect("static template")
+}
+
+fn objects_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} {prefix:.bold} [{elapsed}] [{bar:30}] {pos}/~{len} {msg}")
+        .expect("static template")
+        .progress_chars("=> ")
 }
 
 impl Reporter for Human {
@@ -135,7 +238,7 @@ impl Reporter for Human {
                     ),
                 );
                 state.total = Some(*cells);
-                self.start_bar(*cells);
+                self.start_cells_bar(*cells);
             }
             Progress::BootStarted { boot, vcpus, accel } if steps => {
                 self.line(&state, format!("{boot}: QEMU started ({vcpus} vCPUs, {accel})"));
@@ -148,6 +251,16 @@ impl Reporter for Human {
                 state.running.push(cell.clone());
                 self.show_running(&state);
             }
+            Progress::Build(build) => self.build(&state, build),
+            Progress::BisectStepStarted { step, commit, subject, phase, left } => {
+                let left = left.map(|n| format!(", ~{n} more after this")).unwrap_or_default();
+                self.line(
+                    &state,
+                    format!("bisect: step {step} ({phase}{left}): {} {subject}: building and testing", short(commit)),
+                );
+            }
+            // The bisect prints each step's line on stdout itself.
+            Progress::BisectStepEnded { .. } => {}
             Progress::Step { step, what, .. } if steps => {
                 self.line(&state, format!("  step {step}: {what}"));
             }
@@ -187,7 +300,7 @@ impl Reporter for Human {
             // report's table.
             Progress::RunFinished { .. } | Progress::Reported { .. } => {}
             Progress::MatrixFinished { seconds, build_seconds, boot_seconds, scenario_seconds } => {
-                if let Some(bar) = &self.bar {
+                if let Some(bar) = lock(&self.cells_bar).take() {
                     bar.finish_and_clear();
                 }
                 state.total = None;

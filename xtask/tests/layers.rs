@@ -27,8 +27,8 @@ const LAYERS: [(&str, &[&str]); 4] = [
         &["doctor", "executor", "guest", "kernel", "matrix_job", "prepare", "reporter", "results", "run_report"],
     ),
     // Commands: one module per subcommand under `commands/` (see
-    // `no_command_calls_another`), and the two not moved there yet.
-    ("commands", &["bench", "bisect", "commands"]),
+    // `no_command_calls_another`).
+    ("commands", &["commands"]),
 ];
 
 fn src_dir() -> PathBuf {

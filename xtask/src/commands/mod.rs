@@ -4,11 +4,14 @@
 //! lives below them (e.g. `matrix_job`, `run_report`), and flags that
 //! several take are defined once, in `flags`.
 
+pub mod bench;
+pub mod bisect;
 pub mod calibrate;
 pub mod ci;
 pub mod diff;
 pub mod doctor;
 pub mod flags;
+pub mod kernel;
 pub mod matrix;
 pub mod merge;
 pub mod report;

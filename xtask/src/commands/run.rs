@@ -32,10 +32,10 @@ impl RunArgs {
     pub fn run(self, sh: &Shell) -> Result<ExitCode> {
         // The scenario is checked before anything is built or booted.
         let plan = Plan::resolve(&self.scenario)?;
-        let prepared = prepare(sh, &self.guest.choice(), plan.default_vcpus())?;
+        let reporter = reporter::for_command(self.output.json, Detail::Steps);
+        let prepared = prepare(sh, &self.guest.choice(), plan.default_vcpus(), reporter.as_ref())?;
         let results = self.results.dir();
         let (_, dir) = results::create_run_dir(&results, &format!("{}-{}", prepared.kernel.variant, plan.name()))?;
-        let reporter = reporter::for_command(self.output.json, Detail::Steps);
         let (record, _) = run_plan(&prepared, &plan, &dir, reporter.as_ref())?;
         if !self.output.json {
             print_summary(&record, &plan);

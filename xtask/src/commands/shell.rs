@@ -11,6 +11,7 @@ use crate::commands::flags::GuestArgs;
 use crate::guest::qemu::{self, Detectors, GuestSpec};
 use crate::guest::reaper::GroupGuard;
 use crate::prepare::prepare;
+use crate::reporter::{self, Detail};
 
 #[derive(Debug, Args)]
 pub struct ShellArgs {
@@ -20,7 +21,7 @@ pub struct ShellArgs {
 
 impl ShellArgs {
     pub fn run(self, sh: &Shell) -> Result<()> {
-        let prepared = prepare(sh, &self.guest.choice(), 2)?;
+        let prepared = prepare(sh, &self.guest.choice(), 2, reporter::for_command(false, Detail::Steps).as_ref())?;
         let args = qemu::qemu_args(&GuestSpec {
             accel: prepared.accel.accel,
             vcpus: prepared.vcpus,

@@ -21,11 +21,11 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
-use super::events::{BuildEvent, Reporter};
 use super::failure::{BuildFailure, BuildPart, FailedIn};
 use super::{cache, kconfig, patches, runlog, source};
 use crate::fsutil::write_atomic;
 use crate::hashing::sha256_hex;
+use crate::progress::{BuildEvent, Progress, Reporter};
 use crate::project;
 use crate::variant::Variant;
 
@@ -90,8 +90,12 @@ impl<'a> BuildEnv<'a> {
         Ok(BuildEnv { sh, cache, jobs, cc, toolchain, reporter })
     }
 
+    fn emit(&self, event: BuildEvent) {
+        self.reporter.report(&Progress::Build(event));
+    }
+
     fn stage(&self, variant: &Variant, stage: impl Into<String>) {
-        self.reporter.report(&BuildEvent::Stage { variant: variant.name.clone(), stage: stage.into() });
+        self.emit(BuildEvent::Stage { variant: variant.name.clone(), stage: stage.into() });
     }
 
     /// Environment for every compiler call: the cache's own ccache and fixed
@@ -136,7 +140,7 @@ pub fn build_variant(env: &BuildEnv<'_>, variant: &Variant) -> Result<BuiltKerne
     let result = build_variant_inner(env, variant, started);
     if let Err(error) = &result {
         let failure = error.downcast_ref::<BuildFailure>();
-        env.reporter.report(&BuildEvent::Failed {
+        env.emit(BuildEvent::Failed {
             variant: variant.name.clone(),
             part: failure.map(|f| f.part),
             log: failure.and_then(|f| f.log.clone()),
@@ -162,7 +166,7 @@ fn build_variant_inner(env: &BuildEnv<'_>, variant: &Variant, started: Instant) 
         let modules_dir = kernel_dir.join("modules").join(&modules_key);
         if modules_dir.is_dir() {
             let built = load_built(variant, &key, &kernel_dir, modules_dir)?;
-            env.reporter.report(&BuildEvent::CacheHit {
+            env.emit(BuildEvent::CacheHit {
                 variant: variant.name.clone(),
                 key: key.clone(),
                 seconds: started.elapsed().as_secs_f64(),
@@ -194,7 +198,7 @@ fn build_variant_inner(env: &BuildEnv<'_>, variant: &Variant, started: Instant) 
     env.stage(variant, "building stress modules (guests/modules)");
     let modules_dir = build_modules(env, &kernel_dir, &modules_key, &log)?;
     let built = load_built(variant, &key, &kernel_dir, modules_dir)?;
-    env.reporter.report(&BuildEvent::Built {
+    env.emit(BuildEvent::Built {
         variant: variant.name.clone(),
         key,
         seconds: started.elapsed().as_secs_f64(),
@@ -331,7 +335,7 @@ fn make_and_export(env: &BuildEnv<'_>, job: &Job<'_>, tree: &Path, out: &Path) -
         "make bzImage modules",
         log,
         |count, object| {
-            env.reporter.report(&BuildEvent::Compiled {
+            env.emit(BuildEvent::Compiled {
                 variant: variant.name.clone(),
                 objects: count,
                 estimate,

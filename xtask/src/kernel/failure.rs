@@ -9,40 +9,10 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 use super::runlog::FAILURE_TAIL_LINES;
 use crate::fsutil::tail_lines;
 
-/// The part that could not be built. The first two come from the kernel
-/// source being built; the last two are the rig's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BuildPart {
-    /// The kernel tree: applying its patches, configuring it (including a
-    /// requested option Kconfig dropped), compiling it, or exporting its
-    /// module build tree.
-    Kernel,
-    /// The stress modules (`guests/modules`), compiled against the kernel
-    /// tree that was just built.
-    StressModules,
-    /// The guest agent (`guests/agent`), a static binary cargo builds.
-    Agent,
-    /// The initramfs: busybox, the agent and the stress modules in one archive.
-    Initramfs,
-}
-
-/// What failed, as a user reads it.
-impl fmt::Display for BuildPart {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BuildPart::Kernel => "the kernel tree did not configure or build",
-            BuildPart::StressModules => "the stress modules (guests/modules) did not build against the kernel tree",
-            BuildPart::Agent => "the rig could not build its guest agent (guests/agent)",
-            BuildPart::Initramfs => "the rig could not build the guest's initramfs",
-        })
-    }
-}
+pub use crate::progress::BuildPart;
 
 /// A failed build of one [`BuildPart`].
 #[derive(Debug)]

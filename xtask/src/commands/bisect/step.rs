@@ -184,7 +184,7 @@ pub fn test_commit(cx: &StepContext<'_>, n: usize, phase: &str, commit: &str, su
         let run_dir = dir.join(format!("try-{try_no}"));
         let outcome = std::fs::create_dir_all(&run_dir)
             .map_err(anyhow::Error::from)
-            .and_then(|()| executor::run_plan(&guest, cx.plan, &run_dir, &crate::progress::Silent));
+            .and_then(|()| executor::run_plan(&guest, cx.plan, &run_dir, cx.env.reporter));
         let (run, _) = match outcome {
             Ok(done) => done,
             Err(error) => {

@@ -25,11 +25,12 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::flags::HostArgs;
+use crate::commands::flags::{HostArgs, ResultsArgs};
 use crate::executor::Plan;
 use crate::guest::reaper;
 use crate::kernel::build::BuildEnv;
-use crate::kernel::events::TerminalReporter;
+use crate::progress::Progress;
+use crate::reporter::{self, Detail};
 use crate::verdict::Verdict;
 use crate::{doctor, fsutil, project, results, variant};
 use git::State;
@@ -77,9 +78,8 @@ pub struct BisectArgs {
     /// the command for `git bisect run`
     #[arg(long)]
     pub step: bool,
-    /// Where the bisect's directory goes (default: results/)
-    #[arg(long, value_name = "DIR")]
-    pub results: Option<PathBuf>,
+    #[command(flatten)]
+    pub results: ResultsArgs,
     #[command(flatten)]
     pub host: HostArgs,
 }
@@ -144,8 +144,8 @@ impl BisectArgs {
         let bad_on: Vec<Verdict> = self.bad_on.iter().map(|b| b.verdict()).collect();
         doctor::ensure_host(sh, doctor::Needs::Everything, self.host.no_install)?;
         let cache = project::cache_dir(self.host.cache_dir.as_deref())?;
-        let reporter = TerminalReporter::default();
-        let env = BuildEnv::new(sh, cache, &reporter)?;
+        let reporter = reporter::for_command(false, Detail::Steps);
+        let env = BuildEnv::new(sh, cache, reporter.as_ref())?;
         let cx = StepContext {
             sh,
             env: &env,
@@ -157,7 +157,7 @@ impl BisectArgs {
             tries: self.tries.max(1),
             bad_on: &bad_on,
         };
-        let results_root = self.results.clone().unwrap_or_else(|| project::root().join("results"));
+        let results_root = self.results.dir();
 
         if self.step {
             return self.run_step(sh, &cx, &results_root);
@@ -303,9 +303,21 @@ fn stop(ws: &Workspace, how_to_go_on: &str, started: Instant) -> ExitCode {
 
 fn run_one(cx: &StepContext<'_>, ws: &Workspace, n: usize, phase: &str, commit: &str, left: Option<u32>) -> StepRecord {
     let (subject, _) = git::describe(cx.sh, &ws.repo, commit);
-    let left = left.map(|l| format!(", ~{l} more after this")).unwrap_or_default();
-    eprintln!("bisect: step {n} ({phase}{left}): {} {subject}: building and testing", &commit[..12]);
+    let reporter = cx.env.reporter;
+    reporter.report(&Progress::BisectStepStarted {
+        step: n as u32,
+        commit: commit.to_string(),
+        subject: subject.clone(),
+        phase: phase.to_string(),
+        left,
+    });
     let record = step::test_commit(cx, n, phase, commit, &subject, &ws.step_dir(n, commit));
+    reporter.report(&Progress::BisectStepEnded {
+        step: n as u32,
+        commit: commit.to_string(),
+        mark: record.mark.word().to_string(),
+        reason: record.reason.clone(),
+    });
     println!("{}", step_line(&record));
     record
 }

@@ -15,7 +15,8 @@ use clap::{Args, Subcommand};
 use xshell::{cmd, Shell};
 
 use crate::kernel::build::{self, BuildEnv, BuiltKernel};
-use crate::kernel::events::{BuildEvent, Reporter, TerminalReporter};
+use crate::progress::{BuildEvent, Progress, Reporter};
+use crate::reporter::{self, Detail};
 use crate::variant::Variant;
 use crate::{doctor, matrix, project};
 
@@ -71,17 +72,18 @@ impl BenchCommand {
     }
 }
 
-/// Counts what the reporter saw, for the figures, and shows it as usual.
+/// Keeps the last build's outcome for the figures, and shows every event
+/// as usual.
 struct CountingReporter {
-    inner: TerminalReporter,
+    inner: Box<dyn Reporter>,
     last: std::sync::Mutex<Option<BuildEvent>>,
 }
 
 impl Reporter for CountingReporter {
-    fn report(&self, event: &BuildEvent) {
+    fn report(&self, event: &Progress) {
         self.inner.report(event);
-        if matches!(event, BuildEvent::Built { .. } | BuildEvent::CacheHit { .. }) {
-            *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(event.clone());
+        if let Progress::Build(build @ (BuildEvent::Built { .. } | BuildEvent::CacheHit { .. })) = event {
+            *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(build.clone());
         }
     }
 }
@@ -106,7 +108,7 @@ fn bench_build(sh: &Shell, args: &BenchBuildArgs) -> Result<()> {
     let baseline =
         defaults.variant("stop-machine").context("the default matrix has no `stop-machine` variant")?.clone();
 
-    let reporter = CountingReporter { inner: TerminalReporter::default(), last: Default::default() };
+    let reporter = CountingReporter { inner: reporter::for_command(false, Detail::Steps), last: Default::default() };
     let env = BuildEnv::new(sh, cache.clone(), &reporter)?;
     let mut figures = Vec::new();
     let measure = |figures: &mut Vec<Figure>, what: &str, variant: &Variant| -> Result<BuiltKernel> {
@@ -244,13 +246,14 @@ pub fn printk_time_of(console: &str, needle: &str) -> Option<f64> {
 }
 
 fn bench_boot(sh: &Shell, args: &BenchBootArgs) -> Result<()> {
-    let prepared = crate::prepare::prepare(sh, &args.guest.choice(), 2)?;
+    let reporter = reporter::for_command(false, Detail::Steps);
+    let prepared = crate::prepare::prepare(sh, &args.guest.choice(), 2, reporter.as_ref())?;
     let plan = crate::executor::Plan::resolve("boot")?;
     let scratch = std::env::temp_dir().join(format!("modrig-bench-boot-{}", std::process::id()));
     let mut splits = Vec::new();
     for i in 0..args.boots.max(1) {
         let dir = scratch.join(i.to_string());
-        let (record, outcome) = crate::executor::run_plan(&prepared, &plan, &dir, &crate::progress::Silent)?;
+        let (record, outcome) = crate::executor::run_plan(&prepared, &plan, &dir, reporter.as_ref())?;
         let Some(total) = outcome.boot_to_ready else {
             bail!("boot {i} did not reach the agent: {} (console: {})", record.verdict, outcome.console_log.display());
         };
@@ -265,7 +268,6 @@ fn bench_boot(sh: &Shell, args: &BenchBootArgs) -> Result<()> {
         } else {
             splits.push(BootSplit { total, before_kernel: f64::NAN, kernel_init: f64::NAN, userspace: f64::NAN });
         }
-        eprintln!("boot {i}: {:.0} ms", total * 1e3);
     }
     let _ = fs::remove_dir_all(&scratch);
     let column = |f: fn(&BootSplit) -> f64| -> Vec<f64> { splits.iter().map(f).collect() };
