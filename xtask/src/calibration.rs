@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::diff::{self, CellResult, DiffConfig, Side, Status};
+use crate::metrics::Metric;
 use crate::stats::{self, Change};
 
 /// The false-alarm budget: the share of all comparisons of self-comparisons
@@ -149,7 +150,7 @@ pub fn analyse(cells: &[CellResult], a: &str, b: &str, boots_per_side: u32, conf
 }
 
 fn metric_order(name: &str) -> usize {
-    diff::METRIC_NAMES.iter().position(|m| *m == name).unwrap_or(usize::MAX)
+    Metric::compared().position(|m| m.name == name).unwrap_or(usize::MAX)
 }
 
 impl Calibration {

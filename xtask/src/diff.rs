@@ -17,11 +17,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::EventClass;
+use crate::kernel_event::EventClass;
+use crate::metrics::{Better, Metric, MetricInfo};
+use crate::outcome::Verdict;
 use crate::record::RunRecord;
-use crate::scenario::compile::Metrics;
 use crate::stats::{self, Change, Thresholds};
-use crate::verdict::Verdict;
 
 pub const SUMMARY_SCHEMA: u32 = 2;
 
@@ -370,52 +370,6 @@ pub struct CellSummary {
     pub host_other_cores: Option<f64>,
 }
 
-/// A metric the rig can compare: how to read it from a record, its unit,
-/// and which way is better.
-struct MetricDef {
-    name: &'static str,
-    unit: &'static str,
-    higher_is_better: bool,
-    samples: fn(&Metrics) -> Vec<f64>,
-}
-
-fn ms(ns: &[u64]) -> Vec<f64> {
-    ns.iter().map(|&v| v as f64 / 1e6).collect()
-}
-
-const METRICS: [MetricDef; 6] = [
-    MetricDef {
-        name: "stall_other_cpus",
-        unit: "ms",
-        higher_is_better: false,
-        samples: |m| ms(&m.stall_other_cpus_ns),
-    },
-    MetricDef {
-        name: "stall_other_cpus_thread",
-        unit: "ms",
-        higher_is_better: false,
-        samples: |m| ms(&m.stall_other_cpus_thread_ns),
-    },
-    MetricDef { name: "unload_latency", unit: "ms", higher_is_better: false, samples: |m| ms(&m.unload_latency_ns) },
-    MetricDef { name: "load_latency", unit: "ms", higher_is_better: false, samples: |m| ms(&m.load_latency_ns) },
-    MetricDef {
-        name: "refcount_ops",
-        unit: "ops/s/CPU",
-        higher_is_better: true,
-        samples: |m| m.refcount_ops_per_sec.iter().map(|&(_, ops)| ops as f64).collect(),
-    },
-    MetricDef {
-        name: "cycles_per_sec",
-        unit: "/s",
-        higher_is_better: true,
-        samples: |m| m.cycles_per_sec.into_iter().collect(),
-    },
-];
-
-/// Every metric name a comparison can have (for validating the matrix file).
-pub const METRIC_NAMES: [&str; 6] =
-    ["stall_other_cpus", "stall_other_cpus_thread", "unload_latency", "load_latency", "refcount_ops", "cycles_per_sec"];
-
 /// The baseline's and the candidate's cells of one scenario × vCPUs.
 type Pair<'a> = (Vec<&'a CellResult>, Vec<&'a CellResult>);
 
@@ -435,12 +389,12 @@ pub fn diff(baseline: &Side<'_>, candidate: &Side<'_>, runs: Vec<String>, config
     for ((scenario, vcpus), (base, cand)) in &groups {
         findings.extend(correctness(scenario, *vcpus, base, cand));
         let (base_boots, cand_boots) = (finished(base), finished(cand));
-        for def in &METRICS {
+        for def in Metric::compared() {
             let side = |boots: &[&CellResult]| -> (Vec<Vec<f64>>, usize) {
                 let mut quiet = Vec::new();
                 let mut noisy = 0;
                 for cell in boots {
-                    let samples = cell.record.metrics.as_ref().map(|m| (def.samples)(m)).unwrap_or_default();
+                    let samples = cell.record.metrics.as_ref().map(|m| m.samples(def.metric)).unwrap_or_default();
                     if samples.is_empty() {
                         continue;
                     }
@@ -536,7 +490,7 @@ fn is_noisy(cell: &CellResult, th: &Thresholds) -> bool {
 }
 
 fn has_timing_samples(cell: &CellResult) -> bool {
-    cell.record.metrics.as_ref().is_some_and(|m| METRICS.iter().any(|def| !(def.samples)(m).is_empty()))
+    cell.record.metrics.as_ref().is_some_and(|m| Metric::compared().any(|def| !m.samples(def.metric).is_empty()))
 }
 
 impl Summary {
@@ -593,7 +547,7 @@ fn change_rank(c: &Comparison) -> u8 {
 }
 
 fn metric_rank(name: &str) -> usize {
-    METRICS.iter().position(|d| d.name == name).unwrap_or(usize::MAX)
+    Metric::compared().position(|d| d.name == name).unwrap_or(usize::MAX)
 }
 
 /// The statistics of one comparison, before the multiple-comparison
@@ -601,7 +555,7 @@ fn metric_rank(name: &str) -> usize {
 fn measure(
     scenario: &str,
     vcpus: u32,
-    def: &MetricDef,
+    def: &MetricInfo,
     (base_boots, base_noisy): (Vec<Vec<f64>>, usize),
     (cand_boots, cand_noisy): (Vec<Vec<f64>>, usize),
     config: &DiffConfig,
@@ -619,7 +573,7 @@ fn measure(
         vcpus,
         metric: def.name.to_string(),
         unit: def.unit.to_string(),
-        higher_is_better: def.higher_is_better,
+        higher_is_better: def.better == Some(Better::Higher),
         baseline,
         candidate,
         ratio,

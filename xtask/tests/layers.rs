@@ -12,13 +12,17 @@ use std::path::{Path, PathBuf};
 
 /// The layers, bottom first. A module may use modules of its own layer and
 /// of the layers below it.
-const LAYERS: [(&str, &[&str]); 4] = [
-    // Small utilities and plain data: no I/O beyond a file helper, no clap.
-    ("utilities and plain data", &["diag", "errno", "fsutil", "hashing", "project", "timefmt", "variant", "yaml_loc"]),
+const LAYERS: [(&str, &[&str]); 5] = [
+    // Plain data: the types that are files or cross seams. No I/O, no clap,
+    // no logic beyond trivial accessors and serde.
+    ("plain data", &["kernel_event", "metrics", "outcome", "record", "variant"]),
+    // Small utilities: located errors, the YAML index, hashing, atomic
+    // writes, time formatting, errno names, project paths.
+    ("utilities", &["diag", "errno", "fsutil", "hashing", "project", "timefmt", "yaml_loc"]),
     // Pure cores: text or data in, data out.
     (
         "pure cores",
-        &["calibration", "classify", "diff", "matrix", "programs", "record", "report", "scenario", "stats", "verdict"],
+        &["calibration", "classify", "diff", "matrix", "programs", "report", "scenario", "stats", "verdict"],
     ),
     // I/O shells: the host, kernel builds, guests, one cell, results on disk.
     ("I/O shells", &["doctor", "guest", "kernel", "results", "run"]),

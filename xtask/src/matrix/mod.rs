@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::diag::{Located, LocatedErrors};
 use crate::diff::{Claim, DiffConfig, ExpectedChange};
+use crate::metrics::Metric;
 use crate::project;
 use crate::stats::Thresholds;
 pub use crate::variant::{Source, Variant};
@@ -343,10 +344,10 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
         );
     }
     for (i, e) in raw.expected_changes.iter().enumerate() {
-        if !crate::diff::METRIC_NAMES.contains(&e.metric.as_str()) {
+        if !Metric::compared_names().contains(&e.metric.as_str()) {
             error(
                 &format!("expected_changes[{i}].metric"),
-                format!("unknown metric `{}`: expected one of {}", e.metric, crate::diff::METRIC_NAMES.join(", ")),
+                format!("unknown metric `{}`: expected one of {}", e.metric, Metric::compared_names().join(", ")),
             );
         }
         if e.why.trim().is_empty() {
@@ -354,10 +355,10 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
         }
     }
     for (i, metric) in raw.gate.iter().flatten().enumerate() {
-        if !crate::diff::METRIC_NAMES.contains(&metric.as_str()) {
+        if !Metric::compared_names().contains(&metric.as_str()) {
             error(
                 &format!("gate[{i}]"),
-                format!("unknown metric `{metric}`: expected one of {}", crate::diff::METRIC_NAMES.join(", ")),
+                format!("unknown metric `{metric}`: expected one of {}", Metric::compared_names().join(", ")),
             );
         }
     }
@@ -374,10 +375,10 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
         );
     }
     for (i, claim) in raw.claims.iter().enumerate() {
-        if !crate::diff::METRIC_NAMES.contains(&claim.metric.as_str()) {
+        if !Metric::compared_names().contains(&claim.metric.as_str()) {
             error(
                 &format!("claims[{i}].metric"),
-                format!("unknown metric `{}`: expected one of {}", claim.metric, crate::diff::METRIC_NAMES.join(", ")),
+                format!("unknown metric `{}`: expected one of {}", claim.metric, Metric::compared_names().join(", ")),
             );
         }
         if claim.says.trim().is_empty() {

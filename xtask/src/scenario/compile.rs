@@ -10,15 +10,15 @@
 use std::collections::BTreeMap;
 
 use modrig_proto::{Branch, Event, EventKind, Program, Step as AgentStep, UnloadFlags};
-use serde::{Deserialize, Serialize};
 
 use super::{Cpus, Final, HammerAction, HogAction, LoopBound, Outcome, ReadCheck, SamplerAction, Scenario, Step};
+use crate::errno;
+pub use crate::metrics::Metrics;
 
 /// How long to wait after a windowed unload before reading the sampler's
 /// window: timers held off by a stall fire (late) when it ends, and a
 /// sample belongs to the window in which it fired.
 const WINDOW_SETTLE_MS: u64 = 10;
-use crate::errno;
 
 /// What a program step is for.
 #[derive(Debug, Clone, PartialEq)]
@@ -227,26 +227,6 @@ fn final_steps(expect: &Final, roles: &mut Vec<Role>) -> Vec<AgentStep> {
         steps.push(AgentStep::ReadFile { path: "/proc/modules".to_string() });
     }
     steps
-}
-
-/// What a scenario's run measured.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Metrics {
-    /// `delete_module` durations, ns, in event order.
-    pub unload_latency_ns: Vec<u64>,
-    /// `finit_module` durations, ns, in event order.
-    pub load_latency_ns: Vec<u64>,
-    /// `"<step> = <outcome>"` -> count.
-    pub outcomes: BTreeMap<String, u64>,
-    /// Successful load+unload pairs per second of the run's span, when any.
-    pub cycles_per_sec: Option<f64>,
-    /// Per windowed unload: the smallest of the other CPUs' maximum timer
-    /// lateness in the window (a stall that hit all of them), ns.
-    pub stall_other_cpus_ns: Vec<u64>,
-    /// The same for the sampler's thread lateness (with `thread: true`).
-    pub stall_other_cpus_thread_ns: Vec<u64>,
-    /// Per hammer run: (cpu, get/put pairs per second).
-    pub refcount_ops_per_sec: Vec<(u32, u64)>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -16,9 +16,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::classify::EventClass;
 use crate::diag::{Located, LocatedErrors};
 use crate::errno;
+use crate::kernel_event::EventClass;
+pub use crate::metrics::Metric;
 use crate::yaml_loc::YamlIndex;
 
 /// A validated scenario.
@@ -135,37 +136,6 @@ pub struct Final {
     pub refcount: BTreeMap<String, i64>,
     /// These modules must not be loaded.
     pub absent: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Metric {
-    /// `delete_module` duration, ns, per call.
-    UnloadLatency,
-    /// `finit_module` duration, ns, per call.
-    LoadLatency,
-    /// Per unload window: the smallest of the other CPUs' max timer lateness.
-    StallOtherCpus,
-    /// try_module_get/module_put pairs per second, per CPU.
-    RefcountOps,
-    /// Load+unload cycles per second.
-    CyclesPerSec,
-    /// Counts of load/unload outcomes by errno.
-    Outcomes,
-}
-
-impl Metric {
-    pub const ALL: [(Metric, &'static str); 6] = [
-        (Metric::UnloadLatency, "unload_latency"),
-        (Metric::LoadLatency, "load_latency"),
-        (Metric::StallOtherCpus, "stall_other_cpus"),
-        (Metric::RefcountOps, "refcount_ops"),
-        (Metric::CyclesPerSec, "cycles_per_sec"),
-        (Metric::Outcomes, "outcomes"),
-    ];
-
-    pub fn name(self) -> &'static str {
-        Metric::ALL.iter().find(|(m, _)| *m == self).map(|(_, n)| *n).unwrap_or("?")
-    }
 }
 
 // ---- the file as serde sees it -------------------------------------------
@@ -389,14 +359,11 @@ impl Validator<'_> {
         let expect = self.final_expect(&raw.expect, raw);
         let mut metrics = Vec::new();
         for (i, name) in raw.metrics.iter().enumerate() {
-            match Metric::ALL.iter().find(|(_, n)| n == name) {
-                Some((metric, _)) => metrics.push(*metric),
+            match Metric::declared(name) {
+                Some(metric) => metrics.push(metric),
                 None => self.error(
                     &format!("metrics[{i}]"),
-                    format!(
-                        "unknown metric `{name}`: expected one of {}",
-                        Metric::ALL.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
-                    ),
+                    format!("unknown metric `{name}`: expected one of {}", Metric::declarable_names().join(", ")),
                 ),
             }
         }
