@@ -17,6 +17,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::diff_config::{Claim, ClaimedChange, DiffConfig, ExpectedChange};
 use crate::kernel_event::EventClass;
 use crate::metrics::{Better, Metric, MetricInfo};
 use crate::outcome::Verdict;
@@ -60,34 +61,6 @@ pub struct Side<'a> {
     /// The variant name, or `run-id:variant` when comparing two runs.
     pub label: String,
     pub cells: Vec<&'a CellResult>,
-}
-
-/// A change the matrix author expects and has explained: reported as
-/// expected, never as a regression.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExpectedChange {
-    /// A scenario name; absent: every scenario.
-    #[serde(default)]
-    pub scenario: Option<String>,
-    /// A metric name as reported (e.g. `unload_latency`).
-    pub metric: String,
-    pub change: Change,
-    /// Why, in a sentence: shown next to the number.
-    pub why: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct DiffConfig {
-    pub thresholds: Thresholds,
-    pub expected: Vec<ExpectedChange>,
-    /// The metrics whose regressions fail the comparison; `None`: all.
-    /// The others are still measured, judged and reported.
-    #[serde(default)]
-    pub gate: Option<Vec<String>>,
-    /// What the change under test claims; the reports open with these.
-    #[serde(default)]
-    pub claims: Vec<Claim>,
 }
 
 /// The comparison of two sides, ready to render.
@@ -272,54 +245,6 @@ impl Comparison {
     pub fn is_regression(&self) -> bool {
         self.change == Change::Regressed && self.expected.is_none() && self.gating
     }
-}
-
-/// What a claim says will happen to a metric, as a matrix file writes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ClaimedChange {
-    Improved,
-    Regressed,
-    Unchanged,
-    /// Improved, unchanged or inconclusive: anything but a regression.
-    NotRegressed,
-}
-
-impl ClaimedChange {
-    pub fn holds(self, change: Change) -> bool {
-        match self {
-            ClaimedChange::Improved => change == Change::Improved,
-            ClaimedChange::Regressed => change == Change::Regressed,
-            ClaimedChange::Unchanged => change == Change::Unchanged,
-            ClaimedChange::NotRegressed => change != Change::Regressed,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ClaimedChange::Improved => "improved",
-            ClaimedChange::Regressed => "regressed",
-            ClaimedChange::Unchanged => "unchanged",
-            ClaimedChange::NotRegressed => "not regressed",
-        }
-    }
-}
-
-/// A claim of the change under test (the series' cover letter, or the
-/// matrix author's): the report opens with whether it held.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Claim {
-    /// The claim in the author's words.
-    pub says: String,
-    pub metric: String,
-    pub change: ClaimedChange,
-    /// Scenario names; empty: every scenario that measures the metric.
-    #[serde(default)]
-    pub scenarios: Vec<String>,
-    /// vCPU counts; empty: all.
-    #[serde(default)]
-    pub vcpus: Vec<u32>,
 }
 
 /// A claim checked against the comparisons it covers.

@@ -12,6 +12,7 @@ pub mod classify;
 pub mod compare;
 pub mod diag;
 pub mod diff;
+pub mod diff_config;
 pub mod doctor;
 pub mod errno;
 pub mod fsutil;

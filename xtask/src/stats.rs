@@ -19,6 +19,8 @@
 //! heavy-tailed, hence rank statistics, medians and bootstrap intervals
 //! rather than means and t-tests.
 
+pub use crate::diff_config::{Change, Thresholds};
+
 /// The `q`-th percentile (0..=100) with linear interpolation between order
 /// statistics, as numpy's default; `None` for an empty sample.
 pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
@@ -70,16 +72,6 @@ impl XorShift {
         self.0 ^= self.0 << 17;
         (self.0 % n as u64) as usize
     }
-}
-
-/// What changed from baseline to candidate for one metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Change {
-    Improved,
-    Regressed,
-    Unchanged,
-    Inconclusive,
 }
 
 /// The result of a two-sided rank-sum test of per-boot summaries.
@@ -486,32 +478,6 @@ pub fn normal_quantile(p: f64) -> f64 {
             / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
     } else {
         -tail((-2.0 * (1.0 - p).ln()).sqrt())
-    }
-}
-
-/// When a difference counts.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Thresholds {
-    /// Family-wise significance level: the Holm-adjusted p-value of the
-    /// per-boot rank test must be below it (0.05: across all gated
-    /// comparisons together, a 5 % chance of any false verdict).
-    pub alpha: f64,
-    /// The smallest relative change of the median that matters (0.10: 10 %).
-    pub min_effect: f64,
-    /// Fewer PASS boots than this on either side is inconclusive: with few
-    /// boots the rank test cannot reach significance (see [`min_p_value`])
-    /// and the between-boot spread is unknown.
-    pub min_boots: usize,
-    /// The most CPU, in host cores, that other processes may use during a
-    /// timing boot before that boot counts as noisy and is left out of the
-    /// statistics (0.25: a quarter of a core).
-    pub max_host_load: f64,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds { alpha: 0.05, min_effect: 0.10, min_boots: 5, max_host_load: 0.25 }
     }
 }
 

@@ -15,10 +15,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::diag::{Located, LocatedErrors};
-use crate::diff::{Claim, DiffConfig, ExpectedChange};
+use crate::diff_config::{Claim, DiffConfig, ExpectedChange, Thresholds};
 use crate::metrics::Metric;
 use crate::project;
-use crate::stats::Thresholds;
 pub use crate::variant::{Source, Variant};
 use crate::yaml_loc::YamlIndex;
 
