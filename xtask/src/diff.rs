@@ -17,11 +17,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::cell::{CellKey, CellResult};
 pub use crate::diff_config::{Claim, ClaimedChange, DiffConfig, ExpectedChange};
 use crate::kernel_event::EventClass;
 use crate::metrics::{Better, Metric, MetricInfo};
 use crate::outcome::Verdict;
-use crate::record::RunRecord;
 use crate::stats::{self, Change, Thresholds};
 
 pub const SUMMARY_SCHEMA: u32 = 2;
@@ -30,30 +30,6 @@ pub const SUMMARY_SCHEMA: u32 = 2;
 /// interval, cheap next to a guest boot.
 const BOOTSTRAP_ROUNDS: usize = 2000;
 const BOOTSTRAP_SEED: u64 = 0x6d6f_6472_6967;
-
-/// Where a cell sits in the matrix.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct CellKey {
-    pub variant: String,
-    pub scenario: String,
-    pub vcpus: u32,
-    /// 1-based repetition.
-    pub rep: u32,
-}
-
-impl CellKey {
-    /// The cell's directory under a run's `cells/`, and its name in reports.
-    pub fn rel_dir(&self) -> String {
-        format!("{}/{}/{}cpu-r{}", self.variant, self.scenario, self.vcpus, self.rep)
-    }
-}
-
-/// A finished cell: its place and its `verdict.json`.
-#[derive(Debug, Clone)]
-pub struct CellResult {
-    pub key: CellKey,
-    pub record: RunRecord,
-}
 
 /// One side of a comparison: a label for the reader and its cells.
 #[derive(Debug, Clone)]

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod bisect;
 pub mod calibrate;
 pub mod calibration;
+pub mod cell;
 pub mod ci;
 pub mod ci_examples;
 pub mod classify;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: [(&str, &[&str]); 5] = [
     // Plain data: the types that are files or cross seams. No I/O, no clap,
     // no logic beyond trivial accessors and serde.
-    ("plain data", &["diff_config", "kernel_event", "metrics", "outcome", "record", "variant"]),
+    ("plain data", &["cell", "diff_config", "kernel_event", "metrics", "outcome", "record", "variant"]),
     // Small utilities: located errors, the YAML index, hashing, atomic
     // writes, time formatting, errno names, project paths.
     ("utilities", &["diag", "errno", "fsutil", "hashing", "project", "timefmt", "yaml_loc"]),

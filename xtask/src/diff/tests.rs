@@ -3,6 +3,7 @@ use crate::classify::KernelEvent;
 use crate::guest::accel::AccelDecision;
 use crate::guest::qemu::Accel;
 use crate::metrics::Metrics;
+use crate::record::RunRecord;
 use crate::verdict::RunEnd;
 
 fn cell(variant: &str, scenario: &str, vcpus: u32, verdict: Verdict, stall_ms: &[f64]) -> CellResult {

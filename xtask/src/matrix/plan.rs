@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::diff::CellKey;
+use crate::cell::CellKey;
 
 /// A scenario as the planner needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
