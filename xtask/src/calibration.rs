@@ -12,9 +12,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::diff::{self, CellResult, DiffConfig, Side, Status};
+use crate::cell::CellResult;
+use crate::diff::{self, Side, Status};
+use crate::diff_config::{Change, DiffConfig};
 use crate::metrics::Metric;
-use crate::stats::{self, Change};
+use crate::stats;
 
 /// The false-alarm budget: the share of all comparisons of self-comparisons
 /// that may be called improved or regressed.

@@ -18,11 +18,12 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use crate::cell::{CellKey, CellResult};
+use crate::diff_config::{Change, Thresholds};
 pub use crate::diff_config::{Claim, ClaimedChange, DiffConfig, ExpectedChange};
 use crate::kernel_event::EventClass;
 use crate::metrics::{Better, Metric, MetricInfo};
 use crate::outcome::Verdict;
-use crate::stats::{self, Change, Thresholds};
+use crate::stats;
 
 pub const SUMMARY_SCHEMA: u32 = 2;
 

@@ -35,7 +35,7 @@ pub struct Matrix {
     /// Per scenario (same order): boots per side when the file gives the
     /// scenario its own `repetitions`, else `None` (the matrix's).
     pub scenario_repetitions: Vec<Option<u32>>,
-    /// vCPU counts every scenario runs with (default: [2]).
+    /// vCPU counts every scenario runs with (default: `[2]`).
     pub vcpus: Vec<u32>,
     /// Boots per variant × scenario × vCPUs: the unit the statistics count.
     pub repetitions: u32,

@@ -2,7 +2,7 @@
 //! parsed into validated types (see `scenarios/README.md` for the language).
 //!
 //! Parsing is pure and never panics: serde checks shapes (with
-//! `deny_unknown_fields`), then [`validate`] checks meaning — one verb per
+//! `deny_unknown_fields`), then the validator checks meaning — one verb per
 //! step, modifiers that fit the verb, durations, errno names, modules that
 //! exist, handles that were opened — and reports every problem with its
 //! file, line and column.
