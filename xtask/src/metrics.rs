@@ -177,3 +177,29 @@ impl Metrics {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_has_one_row_and_a_unique_name() {
+        for row in &Metric::TABLE {
+            assert_eq!(Metric::TABLE.iter().filter(|r| r.metric == row.metric).count(), 1, "{}", row.name);
+            assert_eq!(Metric::TABLE.iter().filter(|r| r.name == row.name).count(), 1, "{}", row.name);
+            assert!(!row.description.is_empty() && !row.unit.is_empty(), "{}", row.name);
+        }
+    }
+
+    #[test]
+    fn scenarios_declare_six_names_in_a_fixed_order() {
+        // Scenario files name these; the order is that of the error for an
+        // unknown one (fixtures/scenarios/broken/semantic.expected).
+        assert_eq!(
+            Metric::declarable_names(),
+            ["unload_latency", "load_latency", "stall_other_cpus", "refcount_ops", "cycles_per_sec", "outcomes"]
+        );
+        assert_eq!(Metric::declared("stall_other_cpus_thread"), None);
+        assert_eq!(Metric::declared("outcomes"), Some(Metric::Outcomes));
+    }
+}
