@@ -17,11 +17,13 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::EventClass;
-use crate::record::RunRecord;
-use crate::scenario::compile::Metrics;
-use crate::stats::{self, Change, Thresholds};
-use crate::verdict::Verdict;
+pub use crate::cell::{CellKey, CellResult};
+use crate::diff_config::{Change, Thresholds};
+pub use crate::diff_config::{Claim, ClaimedChange, DiffConfig, ExpectedChange};
+use crate::kernel_event::EventClass;
+use crate::metrics::{Better, Metric, MetricInfo};
+use crate::outcome::Verdict;
+use crate::stats;
 
 pub const SUMMARY_SCHEMA: u32 = 2;
 
@@ -30,64 +32,12 @@ pub const SUMMARY_SCHEMA: u32 = 2;
 const BOOTSTRAP_ROUNDS: usize = 2000;
 const BOOTSTRAP_SEED: u64 = 0x6d6f_6472_6967;
 
-/// Where a cell sits in the matrix.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct CellKey {
-    pub variant: String,
-    pub scenario: String,
-    pub vcpus: u32,
-    /// 1-based repetition.
-    pub rep: u32,
-}
-
-impl CellKey {
-    /// The cell's directory under a run's `cells/`, and its name in reports.
-    pub fn rel_dir(&self) -> String {
-        format!("{}/{}/{}cpu-r{}", self.variant, self.scenario, self.vcpus, self.rep)
-    }
-}
-
-/// A finished cell: its place and its `verdict.json`.
-#[derive(Debug, Clone)]
-pub struct CellResult {
-    pub key: CellKey,
-    pub record: RunRecord,
-}
-
 /// One side of a comparison: a label for the reader and its cells.
 #[derive(Debug, Clone)]
 pub struct Side<'a> {
     /// The variant name, or `run-id:variant` when comparing two runs.
     pub label: String,
     pub cells: Vec<&'a CellResult>,
-}
-
-/// A change the matrix author expects and has explained: reported as
-/// expected, never as a regression.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExpectedChange {
-    /// A scenario name; absent: every scenario.
-    #[serde(default)]
-    pub scenario: Option<String>,
-    /// A metric name as reported (e.g. `unload_latency`).
-    pub metric: String,
-    pub change: Change,
-    /// Why, in a sentence: shown next to the number.
-    pub why: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct DiffConfig {
-    pub thresholds: Thresholds,
-    pub expected: Vec<ExpectedChange>,
-    /// The metrics whose regressions fail the comparison; `None`: all.
-    /// The others are still measured, judged and reported.
-    #[serde(default)]
-    pub gate: Option<Vec<String>>,
-    /// What the change under test claims; the reports open with these.
-    #[serde(default)]
-    pub claims: Vec<Claim>,
 }
 
 /// The comparison of two sides, ready to render.
@@ -274,54 +224,6 @@ impl Comparison {
     }
 }
 
-/// What a claim says will happen to a metric, as a matrix file writes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ClaimedChange {
-    Improved,
-    Regressed,
-    Unchanged,
-    /// Improved, unchanged or inconclusive: anything but a regression.
-    NotRegressed,
-}
-
-impl ClaimedChange {
-    pub fn holds(self, change: Change) -> bool {
-        match self {
-            ClaimedChange::Improved => change == Change::Improved,
-            ClaimedChange::Regressed => change == Change::Regressed,
-            ClaimedChange::Unchanged => change == Change::Unchanged,
-            ClaimedChange::NotRegressed => change != Change::Regressed,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ClaimedChange::Improved => "improved",
-            ClaimedChange::Regressed => "regressed",
-            ClaimedChange::Unchanged => "unchanged",
-            ClaimedChange::NotRegressed => "not regressed",
-        }
-    }
-}
-
-/// A claim of the change under test (the series' cover letter, or the
-/// matrix author's): the report opens with whether it held.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Claim {
-    /// The claim in the author's words.
-    pub says: String,
-    pub metric: String,
-    pub change: ClaimedChange,
-    /// Scenario names; empty: every scenario that measures the metric.
-    #[serde(default)]
-    pub scenarios: Vec<String>,
-    /// vCPU counts; empty: all.
-    #[serde(default)]
-    pub vcpus: Vec<u32>,
-}
-
 /// A claim checked against the comparisons it covers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClaimResult {
@@ -370,52 +272,6 @@ pub struct CellSummary {
     pub host_other_cores: Option<f64>,
 }
 
-/// A metric the rig can compare: how to read it from a record, its unit,
-/// and which way is better.
-struct MetricDef {
-    name: &'static str,
-    unit: &'static str,
-    higher_is_better: bool,
-    samples: fn(&Metrics) -> Vec<f64>,
-}
-
-fn ms(ns: &[u64]) -> Vec<f64> {
-    ns.iter().map(|&v| v as f64 / 1e6).collect()
-}
-
-const METRICS: [MetricDef; 6] = [
-    MetricDef {
-        name: "stall_other_cpus",
-        unit: "ms",
-        higher_is_better: false,
-        samples: |m| ms(&m.stall_other_cpus_ns),
-    },
-    MetricDef {
-        name: "stall_other_cpus_thread",
-        unit: "ms",
-        higher_is_better: false,
-        samples: |m| ms(&m.stall_other_cpus_thread_ns),
-    },
-    MetricDef { name: "unload_latency", unit: "ms", higher_is_better: false, samples: |m| ms(&m.unload_latency_ns) },
-    MetricDef { name: "load_latency", unit: "ms", higher_is_better: false, samples: |m| ms(&m.load_latency_ns) },
-    MetricDef {
-        name: "refcount_ops",
-        unit: "ops/s/CPU",
-        higher_is_better: true,
-        samples: |m| m.refcount_ops_per_sec.iter().map(|&(_, ops)| ops as f64).collect(),
-    },
-    MetricDef {
-        name: "cycles_per_sec",
-        unit: "/s",
-        higher_is_better: true,
-        samples: |m| m.cycles_per_sec.into_iter().collect(),
-    },
-];
-
-/// Every metric name a comparison can have (for validating the matrix file).
-pub const METRIC_NAMES: [&str; 6] =
-    ["stall_other_cpus", "stall_other_cpus_thread", "unload_latency", "load_latency", "refcount_ops", "cycles_per_sec"];
-
 /// The baseline's and the candidate's cells of one scenario × vCPUs.
 type Pair<'a> = (Vec<&'a CellResult>, Vec<&'a CellResult>);
 
@@ -435,12 +291,12 @@ pub fn diff(baseline: &Side<'_>, candidate: &Side<'_>, runs: Vec<String>, config
     for ((scenario, vcpus), (base, cand)) in &groups {
         findings.extend(correctness(scenario, *vcpus, base, cand));
         let (base_boots, cand_boots) = (finished(base), finished(cand));
-        for def in &METRICS {
+        for def in Metric::compared() {
             let side = |boots: &[&CellResult]| -> (Vec<Vec<f64>>, usize) {
                 let mut quiet = Vec::new();
                 let mut noisy = 0;
                 for cell in boots {
-                    let samples = cell.record.metrics.as_ref().map(|m| (def.samples)(m)).unwrap_or_default();
+                    let samples = cell.record.metrics.as_ref().map(|m| m.samples(def.metric)).unwrap_or_default();
                     if samples.is_empty() {
                         continue;
                     }
@@ -536,7 +392,7 @@ fn is_noisy(cell: &CellResult, th: &Thresholds) -> bool {
 }
 
 fn has_timing_samples(cell: &CellResult) -> bool {
-    cell.record.metrics.as_ref().is_some_and(|m| METRICS.iter().any(|def| !(def.samples)(m).is_empty()))
+    cell.record.metrics.as_ref().is_some_and(|m| Metric::compared().any(|def| !m.samples(def.metric).is_empty()))
 }
 
 impl Summary {
@@ -593,7 +449,7 @@ fn change_rank(c: &Comparison) -> u8 {
 }
 
 fn metric_rank(name: &str) -> usize {
-    METRICS.iter().position(|d| d.name == name).unwrap_or(usize::MAX)
+    Metric::compared().position(|d| d.name == name).unwrap_or(usize::MAX)
 }
 
 /// The statistics of one comparison, before the multiple-comparison
@@ -601,7 +457,7 @@ fn metric_rank(name: &str) -> usize {
 fn measure(
     scenario: &str,
     vcpus: u32,
-    def: &MetricDef,
+    def: &MetricInfo,
     (base_boots, base_noisy): (Vec<Vec<f64>>, usize),
     (cand_boots, cand_noisy): (Vec<Vec<f64>>, usize),
     config: &DiffConfig,
@@ -619,7 +475,7 @@ fn measure(
         vcpus,
         metric: def.name.to_string(),
         unit: def.unit.to_string(),
-        higher_is_better: def.higher_is_better,
+        higher_is_better: def.better == Some(Better::Higher),
         baseline,
         candidate,
         ratio,

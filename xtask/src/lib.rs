@@ -3,10 +3,12 @@
 //! See ARCHITECTURE.md at the workspace root for the bird's-eye view.
 
 pub mod calibration;
+pub mod cell;
 pub mod classify;
 pub mod commands;
 pub mod diag;
 pub mod diff;
+pub mod diff_config;
 pub mod doctor;
 pub mod errno;
 pub mod executor;
@@ -14,8 +16,11 @@ pub mod fsutil;
 pub mod guest;
 pub mod hashing;
 pub mod kernel;
+pub mod kernel_event;
 pub mod matrix;
 pub mod matrix_job;
+pub mod metrics;
+pub mod outcome;
 pub mod prepare;
 pub mod progress;
 pub mod project;

@@ -14,8 +14,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::outcome::Verdict;
 use crate::record::RunRecord;
-use crate::verdict::Verdict;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]

@@ -4,10 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-/// The embedded default kernel source: Debian's `linux-source-6.12` package.
-pub const DEFAULT_TARBALL: &str = "/usr/src/linux-source-6.12.tar.xz";
-/// The Debian package that provides [`DEFAULT_TARBALL`].
-pub const DEFAULT_TARBALL_PACKAGE: &str = "linux-source-6.12";
+/// The default kernel source, which `doctor` checks for (a variant's
+/// default, so `variant` owns it).
+pub use crate::variant::{DEFAULT_TARBALL, DEFAULT_TARBALL_PACKAGE};
 
 /// Overrides the cache directory (same as `--cache-dir`).
 pub const CACHE_DIR_ENV: &str = "MODRIG_CACHE_DIR";

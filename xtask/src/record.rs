@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::KernelEvent;
-use crate::scenario::compile::Metrics;
-use crate::verdict::{RunEnd, Verdict};
+use crate::kernel_event::KernelEvent;
+use crate::metrics::Metrics;
+use crate::outcome::{RunEnd, Verdict};
 
 /// The file name of a cell's record, in its directory.
 pub const VERDICT_FILE: &str = "verdict.json";

@@ -4,7 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::project;
+/// The default kernel source: Debian's `linux-source-6.12` package.
+pub const DEFAULT_TARBALL: &str = "/usr/src/linux-source-6.12.tar.xz";
+/// The Debian package that provides [`DEFAULT_TARBALL`].
+pub const DEFAULT_TARBALL_PACKAGE: &str = "linux-source-6.12";
 
 /// A kernel to build: source + ordered patch series + Kconfig fragments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +34,7 @@ pub enum Source {
 
 impl Source {
     pub fn default_tarball() -> Source {
-        Source::Tarball(PathBuf::from(project::DEFAULT_TARBALL))
+        Source::Tarball(PathBuf::from(DEFAULT_TARBALL))
     }
 
     pub fn describe(&self) -> String {

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::diag::{Located, LocatedErrors};
-use crate::diff::{Claim, DiffConfig, ExpectedChange};
+use crate::diff_config::{Claim, DiffConfig, ExpectedChange, Thresholds};
+use crate::metrics::Metric;
 use crate::project;
-use crate::stats::Thresholds;
 use crate::variant;
 pub use crate::variant::{Source, Variant};
 use crate::yaml_loc::YamlIndex;
@@ -36,7 +36,7 @@ pub struct Matrix {
     /// Per scenario (same order): boots per side when the file gives the
     /// scenario its own `repetitions`, else `None` (the matrix's).
     pub scenario_repetitions: Vec<Option<u32>>,
-    /// vCPU counts every scenario runs with (default: [2]).
+    /// vCPU counts every scenario runs with (default: `[2]`).
     pub vcpus: Vec<u32>,
     /// Boots per variant × scenario × vCPUs: the unit the statistics count.
     pub repetitions: u32,
@@ -196,45 +196,108 @@ pub fn load(file: &Path) -> anyhow::Result<Matrix> {
 /// position, not just the first.
 pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, LocatedErrors> {
     let raw: RawMatrix = serde_yaml::from_str(text).map_err(|e| LocatedErrors(vec![Located::from_serde(file, &e)]))?;
-    let index = YamlIndex::build(text);
-    let mut errors = Vec::new();
-    let mut error = |path: &str, message: String| errors.push(Located::new(file, index.value(path), message));
-
-    if raw.variants.is_empty() {
-        error("variants", "`variants` is empty: expected at least one variant".to_string());
+    let mut check = Checker { file, index: YamlIndex::build(text), cx, errors: Vec::new() };
+    let variants = check.variants(&raw.variants);
+    check.sides(&raw);
+    let (scenarios, scenario_repetitions) = check.scenarios(&raw.scenarios);
+    check.vcpus_and_repetitions(&raw);
+    check.thresholds(&raw.thresholds);
+    check.expected_changes(&raw.expected_changes);
+    check.gate(raw.gate.as_deref().unwrap_or_default());
+    check.claims(&raw);
+    if !check.errors.is_empty() {
+        return Err(LocatedErrors(check.errors));
     }
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    let mut variants = Vec::new();
-    for (i, rv) in raw.variants.iter().enumerate() {
-        let at = |field: &str| format!("variants[{i}].{field}");
-        if !valid_name(&rv.name) {
-            error(
-                &at("name"),
-                format!(
-                    "variant name `{}` is not allowed: expected 1-64 characters from a-z, 0-9, `-`, `_`, `.` (it names directories)",
-                    rv.name
-                ),
-            );
-        }
-        if let Some(first) = seen.insert(&rv.name, i) {
-            error(&at("name"), format!("duplicate variant name `{}` (first used by variants[{first}])", rv.name));
-        }
+    Ok(Matrix {
+        file: file.to_path_buf(),
+        variants,
+        baseline: raw.baseline,
+        candidate: raw.candidate,
+        scenarios,
+        scenario_repetitions,
+        vcpus: raw.vcpus,
+        repetitions: raw.repetitions,
+        diff: DiffConfig {
+            thresholds: raw.thresholds,
+            expected: raw.expected_changes,
+            gate: raw.gate,
+            claims: raw.claims,
+        },
+    })
+}
 
-        let source = match &rv.source {
+/// Validates the parts of a raw matrix file, collecting located errors.
+struct Checker<'a> {
+    file: &'a Path,
+    index: YamlIndex,
+    cx: &'a Context<'a>,
+    errors: Vec<Located>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, path: &str, message: String) {
+        self.errors.push(Located::new(self.file, self.index.value(path), message));
+    }
+
+    /// The valid variants (one whose source is wrong is left out; its
+    /// error says why).
+    fn variants(&mut self, raw: &[RawVariant]) -> Vec<Variant> {
+        if raw.is_empty() {
+            self.error("variants", "`variants` is empty: expected at least one variant".to_string());
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut variants = Vec::new();
+        for (i, rv) in raw.iter().enumerate() {
+            let at = |field: &str| format!("variants[{i}].{field}");
+            if !valid_name(&rv.name) {
+                self.error(
+                    &at("name"),
+                    format!(
+                        "variant name `{}` is not allowed: expected 1-64 characters from a-z, 0-9, `-`, `_`, `.` (it names directories)",
+                        rv.name
+                    ),
+                );
+            }
+            if let Some(first) = seen.insert(&rv.name, i) {
+                self.error(
+                    &at("name"),
+                    format!("duplicate variant name `{}` (first used by variants[{first}])", rv.name),
+                );
+            }
+            let source = self.source(&at("source"), rv.source.as_ref());
+            let patches = self.patches(i, &rv.patches);
+            let configs = self.configs(i, &rv.configs);
+            if let Some(source) = source {
+                variants.push(Variant {
+                    name: rv.name.clone(),
+                    description: rv.description.trim().to_string(),
+                    source,
+                    patches,
+                    configs,
+                });
+            }
+        }
+        variants
+    }
+
+    /// A variant's source (absent: the default tarball), if it is valid.
+    fn source(&mut self, path: &str, raw: Option<&RawSource>) -> Option<Source> {
+        let base = self.cx.base_dir;
+        let source = match raw {
             None => Some(Source::default_tarball()),
             Some(src) => match (&src.tarball, &src.dir, &src.git, &src.rev) {
-                (Some(t), None, None, None) => Some(Source::Tarball(resolve(cx.base_dir, t))),
-                (None, Some(d), None, None) => Some(Source::Dir(resolve(cx.base_dir, d))),
+                (Some(t), None, None, None) => Some(Source::Tarball(resolve(base, t))),
+                (None, Some(d), None, None) => Some(Source::Dir(resolve(base, d))),
                 (None, None, Some(g), Some(r)) if !r.trim().is_empty() => {
-                    Some(Source::Git { repo: resolve(cx.base_dir, g), rev: r.clone() })
+                    Some(Source::Git { repo: resolve(base, g), rev: r.clone() })
                 }
                 (None, None, Some(_), _) => {
-                    error(&at("source"), "a git source needs `ref:` (a branch, tag or commit)".to_string());
+                    self.error(path, "a git source needs `ref:` (a branch, tag or commit)".to_string());
                     None
                 }
                 _ => {
-                    error(
-                        &at("source"),
+                    self.error(
+                        path,
                         "expected exactly one of `tarball: PATH`, `dir: PATH`, or `git: PATH` with `ref: REV`"
                             .to_string(),
                     );
@@ -242,38 +305,46 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
                 }
             },
         };
+        // The default tarball is `doctor`'s to check: a matrix that uses it
+        // parses on a host that has not installed it yet.
         if let Some(Source::Tarball(p) | Source::Dir(p) | Source::Git { repo: p, .. }) = &source {
             let is_default = source == Some(Source::default_tarball());
-            if !is_default && !(cx.exists)(p) {
-                error(&at("source"), format!("source path {} does not exist", p.display()));
+            if !is_default && !(self.cx.exists)(p) {
+                self.error(path, format!("source path {} does not exist", p.display()));
             }
         }
+        source
+    }
 
+    fn patches(&mut self, variant: usize, raw: &[String]) -> Vec<PathBuf> {
         let mut patches = Vec::new();
-        for (j, patch) in rv.patches.iter().enumerate() {
-            let path = resolve(cx.base_dir, patch);
-            if !(cx.exists)(&path) {
-                error(
-                    &format!("variants[{i}].patches[{j}]"),
+        for (j, patch) in raw.iter().enumerate() {
+            let path = resolve(self.cx.base_dir, patch);
+            if !(self.cx.exists)(&path) {
+                self.error(
+                    &format!("variants[{variant}].patches[{j}]"),
                     format!("patch input {} does not exist (expected a patch/mbox file, a quilt series file, or a directory)", path.display()),
                 );
             }
             patches.push(path);
         }
+        patches
+    }
 
-        if rv.configs.is_empty() {
-            error(
-                &at("configs"),
+    fn configs(&mut self, variant: usize, raw: &[String]) -> Vec<PathBuf> {
+        if raw.is_empty() {
+            self.error(
+                &format!("variants[{variant}].configs"),
                 "`configs` is empty: expected at least one Kconfig fragment, e.g. [base]".to_string(),
             );
         }
         let mut configs = Vec::new();
-        for (j, name) in rv.configs.iter().enumerate() {
+        for (j, name) in raw.iter().enumerate() {
             // A path is relative to the matrix file.
-            let path = variant::fragment_path(name, cx.configs_dir, cx.base_dir);
-            if !(cx.exists)(&path) {
-                error(
-                    &format!("variants[{i}].configs[{j}]"),
+            let path = variant::fragment_path(name, self.cx.configs_dir, self.cx.base_dir);
+            if !(self.cx.exists)(&path) {
+                self.error(
+                    &format!("variants[{variant}].configs[{j}]"),
                     format!(
                         "Kconfig fragment `{name}` not found at {} (expected a name from kernel-configs/ such as `base`, or a path to a .config fragment)",
                         path.display()
@@ -282,109 +353,121 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
             }
             configs.push(path);
         }
+        configs
+    }
 
-        if let Some(source) = source {
-            variants.push(Variant {
-                name: rv.name.clone(),
-                description: rv.description.trim().to_string(),
-                source,
-                patches,
-                configs,
-            });
+    /// `baseline:` and `candidate:` name two different variants.
+    fn sides(&mut self, raw: &RawMatrix) {
+        for (field, name) in [("baseline", &raw.baseline), ("candidate", &raw.candidate)] {
+            if let Some(name) = name {
+                if !raw.variants.iter().any(|v| &v.name == name) {
+                    self.error(field, format!("`{field}: {name}` names no variant of this file"));
+                }
+            }
+        }
+        if raw.baseline.is_some() && raw.baseline == raw.candidate {
+            self.error("candidate", "the candidate must be a different variant from the baseline".to_string());
         }
     }
-    for (field, name) in [("baseline", &raw.baseline), ("candidate", &raw.candidate)] {
-        if let Some(name) = name {
-            if !raw.variants.iter().any(|v| &v.name == name) {
-                error(field, format!("`{field}: {name}` names no variant of this file"));
+
+    /// The scenario files and each one's own repetitions.
+    fn scenarios(&mut self, raw: &[RawScenario]) -> (Vec<PathBuf>, Vec<Option<u32>>) {
+        let mut scenarios = Vec::new();
+        let mut repetitions = Vec::new();
+        for (i, entry) in raw.iter().enumerate() {
+            let name = entry.name();
+            if entry.repetitions() == Some(0) {
+                self.error(
+                    &format!("scenarios[{i}].repetitions"),
+                    "`repetitions` is 0: expected at least 1".to_string(),
+                );
+            }
+            repetitions.push(entry.repetitions());
+            let path = scenario_path(self.cx.base_dir, name);
+            if !(self.cx.exists)(&path) {
+                self.error(
+                    &format!("scenarios[{i}]"),
+                    format!(
+                        "scenario `{name}` not found at {} (expected a scenario name next to the matrix file, or a path to a .yaml file)",
+                        path.display()
+                    ),
+                );
+            }
+            scenarios.push(path);
+        }
+        (scenarios, repetitions)
+    }
+
+    fn vcpus_and_repetitions(&mut self, raw: &RawMatrix) {
+        if raw.vcpus.is_empty() {
+            self.error("vcpus", "`vcpus` is empty: expected a list of vCPU counts, e.g. [2, 4]".to_string());
+        }
+        for (i, &n) in raw.vcpus.iter().enumerate() {
+            if n == 0 || n > MAX_VCPUS {
+                self.error(&format!("vcpus[{i}]"), format!("{n} vCPUs: expected 1 to {MAX_VCPUS}"));
+            }
+        }
+        if raw.repetitions == 0 {
+            self.error("repetitions", "`repetitions` is 0: expected at least 1".to_string());
+        }
+    }
+
+    fn thresholds(&mut self, th: &Thresholds) {
+        if !(th.alpha > 0.0 && th.alpha < 1.0) {
+            self.error(
+                "thresholds.alpha",
+                format!("alpha {}: expected a significance level between 0 and 1", th.alpha),
+            );
+        }
+        if th.min_effect.is_nan() || th.min_effect < 0.0 {
+            self.error(
+                "thresholds.min_effect",
+                format!("min_effect {}: expected a relative change >= 0 (0.10 = 10 %)", th.min_effect),
+            );
+        }
+        if th.min_boots < 2 {
+            self.error(
+                "thresholds.min_boots",
+                format!("min_boots {}: expected at least 2 (a spread needs two boots)", th.min_boots),
+            );
+        }
+        if th.max_host_load.is_nan() || th.max_host_load < 0.0 {
+            self.error(
+                "thresholds.max_host_load",
+                format!("max_host_load {}: expected host cores >= 0 (0.25 = a quarter of one core)", th.max_host_load),
+            );
+        }
+    }
+
+    /// `metric` is one the diff compares.
+    fn compared_metric(&mut self, path: &str, metric: &str) {
+        let known = Metric::compared_names();
+        if !known.contains(&metric) {
+            self.error(path, format!("unknown metric `{metric}`: expected one of {}", known.join(", ")));
+        }
+    }
+
+    fn expected_changes(&mut self, raw: &[ExpectedChange]) {
+        for (i, e) in raw.iter().enumerate() {
+            self.compared_metric(&format!("expected_changes[{i}].metric"), &e.metric);
+            if e.why.trim().is_empty() {
+                self.error(
+                    &format!("expected_changes[{i}].why"),
+                    "`why` is empty: say why this change is expected".to_string(),
+                );
             }
         }
     }
-    if raw.baseline.is_some() && raw.baseline == raw.candidate {
-        error("candidate", "the candidate must be a different variant from the baseline".to_string());
-    }
-    let mut scenarios = Vec::new();
-    let mut scenario_repetitions = Vec::new();
-    for (i, entry) in raw.scenarios.iter().enumerate() {
-        let name = entry.name();
-        if entry.repetitions() == Some(0) {
-            error(&format!("scenarios[{i}].repetitions"), "`repetitions` is 0: expected at least 1".to_string());
-        }
-        scenario_repetitions.push(entry.repetitions());
-        let path = scenario_path(cx.base_dir, name);
-        if !(cx.exists)(&path) {
-            error(
-                &format!("scenarios[{i}]"),
-                format!(
-                    "scenario `{name}` not found at {} (expected a scenario name next to the matrix file, or a path to a .yaml file)",
-                    path.display()
-                ),
-            );
-        }
-        scenarios.push(path);
-    }
-    if raw.vcpus.is_empty() {
-        error("vcpus", "`vcpus` is empty: expected a list of vCPU counts, e.g. [2, 4]".to_string());
-    }
-    for (i, &n) in raw.vcpus.iter().enumerate() {
-        if n == 0 || n > MAX_VCPUS {
-            error(&format!("vcpus[{i}]"), format!("{n} vCPUs: expected 1 to {MAX_VCPUS}"));
+
+    fn gate(&mut self, metrics: &[String]) {
+        for (i, metric) in metrics.iter().enumerate() {
+            self.compared_metric(&format!("gate[{i}]"), metric);
         }
     }
-    if raw.repetitions == 0 {
-        error("repetitions", "`repetitions` is 0: expected at least 1".to_string());
-    }
-    let th = raw.thresholds;
-    if !(th.alpha > 0.0 && th.alpha < 1.0) {
-        error("thresholds.alpha", format!("alpha {}: expected a significance level between 0 and 1", th.alpha));
-    }
-    if th.min_effect.is_nan() || th.min_effect < 0.0 {
-        error(
-            "thresholds.min_effect",
-            format!("min_effect {}: expected a relative change >= 0 (0.10 = 10 %)", th.min_effect),
-        );
-    }
-    for (i, e) in raw.expected_changes.iter().enumerate() {
-        if !crate::diff::METRIC_NAMES.contains(&e.metric.as_str()) {
-            error(
-                &format!("expected_changes[{i}].metric"),
-                format!("unknown metric `{}`: expected one of {}", e.metric, crate::diff::METRIC_NAMES.join(", ")),
-            );
-        }
-        if e.why.trim().is_empty() {
-            error(&format!("expected_changes[{i}].why"), "`why` is empty: say why this change is expected".to_string());
-        }
-    }
-    for (i, metric) in raw.gate.iter().flatten().enumerate() {
-        if !crate::diff::METRIC_NAMES.contains(&metric.as_str()) {
-            error(
-                &format!("gate[{i}]"),
-                format!("unknown metric `{metric}`: expected one of {}", crate::diff::METRIC_NAMES.join(", ")),
-            );
-        }
-    }
-    if th.min_boots < 2 {
-        error(
-            "thresholds.min_boots",
-            format!("min_boots {}: expected at least 2 (a spread needs two boots)", th.min_boots),
-        );
-    }
-    if th.max_host_load.is_nan() || th.max_host_load < 0.0 {
-        error(
-            "thresholds.max_host_load",
-            format!("max_host_load {}: expected host cores >= 0 (0.25 = a quarter of one core)", th.max_host_load),
-        );
-    }
-    for (i, claim) in raw.claims.iter().enumerate() {
-        if !crate::diff::METRIC_NAMES.contains(&claim.metric.as_str()) {
-            error(
-                &format!("claims[{i}].metric"),
-                format!("unknown metric `{}`: expected one of {}", claim.metric, crate::diff::METRIC_NAMES.join(", ")),
-            );
-        }
-        if claim.says.trim().is_empty() {
-            error(&format!("claims[{i}].says"), "`says` is empty: state the claim in a sentence".to_string());
-        }
+
+    /// Each claim names a compared metric, and scenarios and vCPU counts of
+    /// this matrix.
+    fn claims(&mut self, raw: &RawMatrix) {
         let names: Vec<String> = raw
             .scenarios
             .iter()
@@ -393,42 +476,28 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
                 stem.unwrap_or_else(|| s.name().to_string())
             })
             .collect();
-        for (j, scenario) in claim.scenarios.iter().enumerate() {
-            if !names.contains(scenario) {
-                error(
-                    &format!("claims[{i}].scenarios[{j}]"),
-                    format!("scenario `{scenario}` is not in this matrix's `scenarios` ({})", names.join(", ")),
-                );
+        for (i, claim) in raw.claims.iter().enumerate() {
+            self.compared_metric(&format!("claims[{i}].metric"), &claim.metric);
+            if claim.says.trim().is_empty() {
+                self.error(&format!("claims[{i}].says"), "`says` is empty: state the claim in a sentence".to_string());
+            }
+            for (j, scenario) in claim.scenarios.iter().enumerate() {
+                if !names.contains(scenario) {
+                    self.error(
+                        &format!("claims[{i}].scenarios[{j}]"),
+                        format!("scenario `{scenario}` is not in this matrix's `scenarios` ({})", names.join(", ")),
+                    );
+                }
+            }
+            for (j, n) in claim.vcpus.iter().enumerate() {
+                if !raw.vcpus.contains(n) {
+                    self.error(
+                        &format!("claims[{i}].vcpus[{j}]"),
+                        format!("{n} vCPUs is not among this matrix's `vcpus` {:?}", raw.vcpus),
+                    );
+                }
             }
         }
-        for (j, n) in claim.vcpus.iter().enumerate() {
-            if !raw.vcpus.contains(n) {
-                error(
-                    &format!("claims[{i}].vcpus[{j}]"),
-                    format!("{n} vCPUs is not among this matrix's `vcpus` {:?}", raw.vcpus),
-                );
-            }
-        }
-    }
-    if errors.is_empty() {
-        Ok(Matrix {
-            file: file.to_path_buf(),
-            variants,
-            baseline: raw.baseline.clone(),
-            candidate: raw.candidate.clone(),
-            scenarios,
-            scenario_repetitions,
-            vcpus: raw.vcpus.clone(),
-            repetitions: raw.repetitions,
-            diff: DiffConfig {
-                thresholds: raw.thresholds,
-                expected: raw.expected_changes.clone(),
-                gate: raw.gate.clone(),
-                claims: raw.claims.clone(),
-            },
-        })
-    } else {
-        Err(LocatedErrors(errors))
     }
 }
 
@@ -459,129 +528,4 @@ fn valid_name(name: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse_with(text: &str, existing: &[&str]) -> Result<Matrix, LocatedErrors> {
-        let existing: Vec<PathBuf> = existing.iter().map(PathBuf::from).collect();
-        let exists = move |p: &Path| existing.iter().any(|e| e == p);
-        let cx = Context { base_dir: Path::new("/m"), configs_dir: Path::new("/kc"), exists: &exists };
-        parse(Path::new("/m/matrix.yaml"), text, &cx)
-    }
-
-    fn messages(result: Result<Matrix, LocatedErrors>) -> Vec<String> {
-        result.unwrap_err().0.iter().map(|e| e.to_string()).collect()
-    }
-
-    #[test]
-    fn valid_matrix_resolves_paths_and_defaults() {
-        let text = "\
-variants:
-  - name: upstream
-    description: the default source
-  - name: stop-machine
-    patches: [../patches/stop-machine]
-    configs: [base, extra/my.config]
-  - name: mine
-    source: { git: /src/linux, ref: v6.12 }
-";
-        let m =
-            parse_with(text, &["/kc/base.config", "/m/../patches/stop-machine", "/m/extra/my.config", "/src/linux"])
-                .unwrap();
-        assert_eq!(m.variants.len(), 3);
-        assert_eq!(m.variants[0].source, Source::default_tarball());
-        assert_eq!(m.variants[0].configs, vec![PathBuf::from("/kc/base.config")]);
-        assert_eq!(m.variants[1].patches, vec![PathBuf::from("/m/../patches/stop-machine")]);
-        assert_eq!(m.variants[1].configs[1], PathBuf::from("/m/extra/my.config"));
-        assert_eq!(m.variants[2].source, Source::Git { repo: "/src/linux".into(), rev: "v6.12".into() });
-    }
-
-    #[test]
-    fn unknown_key_names_file_line_and_column() {
-        let text = "variants:\n  - name: a\n    patchez: []\n";
-        assert_eq!(
-            messages(parse_with(text, &["/kc/base.config"])),
-            vec!["/m/matrix.yaml:3:5: variants[0]: unknown field `patchez`, expected one of `name`, `description`, `source`, `patches`, `configs`"]
-        );
-    }
-
-    #[test]
-    fn wrong_type_is_located() {
-        let text = "variants:\n  - name: a\n    configs: base\n";
-        let msgs = messages(parse_with(text, &[]));
-        assert_eq!(msgs.len(), 1);
-        assert!(
-            msgs[0].starts_with(
-                "/m/matrix.yaml:3:14: variants[0].configs: invalid type: string \"base\", expected a sequence"
-            ),
-            "{msgs:?}"
-        );
-    }
-
-    #[test]
-    fn semantic_errors_are_all_reported_with_positions() {
-        let text = "\
-variants:
-  - name: a
-    configs: [base, nope]
-  - name: a
-    patches:
-      - missing.patch
-  - name: Bad Name
-    source: { tarball: /t.tar.xz, dir: /d }
-  - name: g
-    source: { git: /src/linux }
-";
-        assert_eq!(
-            messages(parse_with(text, &["/kc/base.config", "/src/linux"])),
-            vec![
-                "/m/matrix.yaml:3:21: Kconfig fragment `nope` not found at /kc/nope.config (expected a name from kernel-configs/ such as `base`, or a path to a .config fragment)",
-                "/m/matrix.yaml:4:11: duplicate variant name `a` (first used by variants[0])",
-                "/m/matrix.yaml:6:9: patch input /m/missing.patch does not exist (expected a patch/mbox file, a quilt series file, or a directory)",
-                "/m/matrix.yaml:7:11: variant name `Bad Name` is not allowed: expected 1-64 characters from a-z, 0-9, `-`, `_`, `.` (it names directories)",
-                "/m/matrix.yaml:8:13: expected exactly one of `tarball: PATH`, `dir: PATH`, or `git: PATH` with `ref: REV`",
-                "/m/matrix.yaml:10:13: a git source needs `ref:` (a branch, tag or commit)",
-            ]
-        );
-    }
-
-    #[test]
-    fn empty_and_syntax_errors() {
-        assert_eq!(
-            messages(parse_with("variants: []\n", &[])),
-            vec!["/m/matrix.yaml:1:11: `variants` is empty: expected at least one variant"]
-        );
-        let msgs = messages(parse_with("variants:\n  - name: \"unterminated\n", &[]));
-        assert!(msgs[0].starts_with("/m/matrix.yaml:3:1: "), "{msgs:?}");
-    }
-
-    #[test]
-    fn a_scenario_can_have_its_own_repetitions() {
-        let text = "\
-variants:
-  - name: a
-  - name: b
-scenarios:
-  - timing
-  - scenario: correctness
-    repetitions: 2
-repetitions: 6
-";
-        let m = parse_with(text, &["/kc/base.config", "/m/timing.yaml", "/m/correctness.yaml"]).unwrap();
-        assert_eq!(m.scenario_repetitions, vec![None, Some(2)]);
-        assert_eq!(m.repetitions, 6);
-        let bad = text.replace("repetitions: 2", "repetitions: 0");
-        assert_eq!(
-            messages(parse_with(&bad, &["/kc/base.config", "/m/timing.yaml", "/m/correctness.yaml"])),
-            vec!["/m/matrix.yaml:7:18: `repetitions` is 0: expected at least 1"]
-        );
-    }
-
-    #[test]
-    fn select_unknown_variant_lists_known_ones() {
-        let m = parse_with("variants:\n  - name: a\n  - name: b\n", &["/kc/base.config"]).unwrap();
-        assert_eq!(m.select(&[]).unwrap().len(), 2);
-        let err = m.select(&["c".to_string()]).unwrap_err().to_string();
-        assert_eq!(err, "no variant named `c` in /m/matrix.yaml; known variants: a, b");
-    }
-}
+mod tests;

@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use super::{escape, num, svg};
 use crate::diff::{ClaimResult, Comparison, Finding, Summary};
-use crate::stats::Change;
+use crate::diff_config::Change;
 
 /// Side colours: blue and orange stay distinct for the common kinds of
 /// colour blindness, and neither reads as "bad" the way red would.

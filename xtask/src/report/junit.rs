@@ -12,8 +12,8 @@ use std::fmt::Write;
 
 use super::{escape, num};
 use crate::diff::{CellSummary, Comparison, Distribution, Finding, Summary};
-use crate::stats::Change;
-use crate::verdict::Verdict;
+use crate::diff_config::Change;
+use crate::outcome::Verdict;
 
 pub fn render(summary: &Summary) -> String {
     let cells = cells_suite(summary);

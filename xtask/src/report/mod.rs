@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::diff::{CellSummary, Claim, ClaimRow, Comparison, Distribution, Finding, Status, Summary};
-use crate::stats::Change;
-use crate::verdict::Verdict;
+use crate::diff::{CellSummary, ClaimRow, Comparison, Distribution, Finding, Status, Summary};
+use crate::diff_config::{Change, Claim};
+use crate::outcome::Verdict;
 
 mod html;
 mod junit;

@@ -12,8 +12,8 @@ use std::fmt::Write;
 
 use super::{num, Counts};
 use crate::diff::{ClaimResult, ClaimRow, Comparison, Summary};
-use crate::stats::{Change, Thresholds};
-use crate::verdict::Verdict;
+use crate::diff_config::{Change, Thresholds};
+use crate::outcome::Verdict;
 
 /// The widest line the report prints (excerpt lines are cut to it).
 const WIDTH: usize = 120;

@@ -10,15 +10,15 @@
 use std::collections::BTreeMap;
 
 use modrig_proto::{Branch, Event, EventKind, Program, Step as AgentStep, UnloadFlags};
-use serde::{Deserialize, Serialize};
 
 use super::{Cpus, Final, HammerAction, HogAction, LoopBound, Outcome, ReadCheck, SamplerAction, Scenario, Step};
+use crate::errno;
+pub use crate::metrics::Metrics;
 
 /// How long to wait after a windowed unload before reading the sampler's
 /// window: timers held off by a stall fire (late) when it ends, and a
 /// sample belongs to the window in which it fired.
 const WINDOW_SETTLE_MS: u64 = 10;
-use crate::errno;
 
 /// What a program step is for.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,41 +78,20 @@ fn compile_step(step: &Step, path: &str, roles: &mut Vec<Role>) -> AgentStep {
     let index = roles.len();
     roles.push(Role::Plain { what: path.to_string() });
     let what = |verb: &str, arg: &str| format!("{path} ({verb} {arg})");
-    let compiled = match step {
+    match step {
         Step::Load { module, params, expect } => {
             roles[index] = Role::Call { what: what("load", module), expect: expect.clone(), measured: true };
-            AgentStep::Load { path: format!("/modules/{module}.ko"), params: params.clone() }
+            AgentStep::Load { path: module_file(module), params: params.clone() }
         }
         Step::Unload { module, force, nonblock, expect, window } => {
             let unload =
                 AgentStep::Unload { name: module.clone(), flags: UnloadFlags { force: *force, nonblock: *nonblock } };
-            if !*window {
-                roles[index] = Role::Call { what: what("unload", module), expect: expect.clone(), measured: true };
-                return unload;
-            }
-            // Open the window, unload, close it, let held-off timers fire (a
-            // few periods), read it: the lateness of the expiries that were
-            // due while the unload ran, on every CPU. Attributing by due
-            // time keeps the host's own noise before and after the syscall
-            // out of the unload's window.
-            let window_file = format!("{DEBUGFS}/stall_sampler/window");
-            roles.push(Role::Plain { what: format!("{path} (open the sampler window)") });
-            let unload_index = roles.len();
-            roles.push(Role::Call { what: what("unload", module), expect: expect.clone(), measured: true });
-            roles.push(Role::Plain { what: format!("{path} (close the sampler window)") });
-            roles.push(Role::Plain { what: format!("{path} (let late timers fire)") });
-            roles.push(Role::Window { what: format!("{path} (read the sampler window)"), unload: unload_index });
-            AgentStep::Loop {
-                count: Some(1),
-                duration_ms: None,
-                until_ok: false,
-                steps: vec![
-                    AgentStep::WriteFile { path: window_file.clone(), content: "reset".into() },
-                    unload,
-                    AgentStep::WriteFile { path: window_file.clone(), content: "close".into() },
-                    AgentStep::Sleep { ms: WINDOW_SETTLE_MS },
-                    AgentStep::ReadFile { path: window_file },
-                ],
+            let call = Role::Call { what: what("unload", module), expect: expect.clone(), measured: true };
+            if *window {
+                windowed_unload(path, unload, call, roles)
+            } else {
+                roles[index] = call;
+                unload
             }
         }
         Step::Loop { bound, until_ok, steps } => {
@@ -139,9 +118,8 @@ fn compile_step(step: &Step, path: &str, roles: &mut Vec<Role>) -> AgentStep {
                 threshold.as_micros(),
                 if *thread { 1 } else { 0 }
             );
-            roles[index] =
-                Role::Call { what: what("start", "stall_sampler"), expect: vec![Outcome::Ok], measured: false };
-            AgentStep::Load { path: "/modules/stall_sampler.ko".into(), params }
+            roles[index] = stress_call(what("start", "stall_sampler"));
+            AgentStep::Load { path: module_file("stall_sampler"), params }
         }
         Step::Hammer(HammerAction::Start { target, cpus, duration }) => {
             let mut params = format!("target={target} autostart=1");
@@ -152,37 +130,27 @@ fn compile_step(step: &Step, path: &str, roles: &mut Vec<Role>) -> AgentStep {
             if let Some(d) = duration {
                 params.push_str(&format!(" duration_ms={}", d.as_millis()));
             }
-            roles[index] =
-                Role::Call { what: what("start", "refcount_hammer"), expect: vec![Outcome::Ok], measured: false };
-            AgentStep::Load { path: "/modules/refcount_hammer.ko".into(), params }
+            roles[index] = stress_call(what("start", "refcount_hammer"));
+            AgentStep::Load { path: module_file("refcount_hammer"), params }
         }
         Step::Hog(HogAction::Start { cpu, hold, period }) => {
             let params = format!("cpu={cpu} hold_ms={} period_ms={}", hold.as_millis().max(1), period.as_millis());
-            roles[index] = Role::Call { what: what("start", "hog"), expect: vec![Outcome::Ok], measured: false };
-            AgentStep::Load { path: "/modules/hog.ko".into(), params }
+            roles[index] = stress_call(what("start", "hog"));
+            AgentStep::Load { path: module_file("hog"), params }
         }
         Step::Hammer(HammerAction::Stop) => {
             // Read what the hammer counted, then unload it.
             roles[index] = Role::Plain { what: format!("{path} (stop the hammer)") };
             roles.push(Role::HammerStats { what: format!("{path} (read the hammer's stats)") });
-            roles.push(Role::Call {
-                what: what("stop", "refcount_hammer"),
-                expect: vec![Outcome::Ok],
-                measured: false,
-            });
-            AgentStep::Loop {
-                count: Some(1),
-                duration_ms: None,
-                until_ok: false,
-                steps: vec![
-                    AgentStep::ReadFile { path: format!("{DEBUGFS}/refcount_hammer/stats") },
-                    AgentStep::Unload { name: "refcount_hammer".into(), flags: UnloadFlags::default() },
-                ],
-            }
+            roles.push(stress_call(what("stop", "refcount_hammer")));
+            one_iteration(vec![
+                AgentStep::ReadFile { path: format!("{DEBUGFS}/refcount_hammer/stats") },
+                AgentStep::Unload { name: "refcount_hammer".into(), flags: UnloadFlags::default() },
+            ])
         }
         Step::Sampler(SamplerAction::Stop) | Step::Hog(HogAction::Stop) => {
             let module = if matches!(step, Step::Hog(_)) { "hog" } else { "stall_sampler" };
-            roles[index] = Role::Call { what: what("stop", module), expect: vec![Outcome::Ok], measured: false };
+            roles[index] = stress_call(what("stop", module));
             AgentStep::Unload { name: module.into(), flags: UnloadFlags::default() }
         }
         Step::Open { path: file, handle } => AgentStep::Open { path: file.clone(), handle: handle.clone() },
@@ -196,8 +164,45 @@ fn compile_step(step: &Step, path: &str, roles: &mut Vec<Role>) -> AgentStep {
             roles[index] = Role::Shell { what: what("shell", command), status: *status };
             AgentStep::Shell { command: command.clone() }
         }
-    };
-    compiled
+    }
+}
+
+/// A windowed unload: open the sampler's window, unload, close it, let
+/// held-off timers fire (a few periods), read it: the lateness of the
+/// expiries that were due while the unload ran, on every CPU. Attributing
+/// by due time keeps the host's own noise before and after the syscall out
+/// of the unload's window.
+fn windowed_unload(path: &str, unload: AgentStep, call: Role, roles: &mut Vec<Role>) -> AgentStep {
+    let window_file = format!("{DEBUGFS}/stall_sampler/window");
+    roles.push(Role::Plain { what: format!("{path} (open the sampler window)") });
+    let unload_index = roles.len();
+    roles.push(call);
+    roles.push(Role::Plain { what: format!("{path} (close the sampler window)") });
+    roles.push(Role::Plain { what: format!("{path} (let late timers fire)") });
+    roles.push(Role::Window { what: format!("{path} (read the sampler window)"), unload: unload_index });
+    one_iteration(vec![
+        AgentStep::WriteFile { path: window_file.clone(), content: "reset".into() },
+        unload,
+        AgentStep::WriteFile { path: window_file.clone(), content: "close".into() },
+        AgentStep::Sleep { ms: WINDOW_SETTLE_MS },
+        AgentStep::ReadFile { path: window_file },
+    ])
+}
+
+/// An agent loop that runs `steps` once: several agent steps under the one
+/// pre-order index of a compound scenario step.
+fn one_iteration(steps: Vec<AgentStep>) -> AgentStep {
+    AgentStep::Loop { count: Some(1), duration_ms: None, until_ok: false, steps }
+}
+
+/// Starting or stopping a stress module must work; it is not measured.
+fn stress_call(what: String) -> Role {
+    Role::Call { what, expect: vec![Outcome::Ok], measured: false }
+}
+
+/// Where the guest's initramfs keeps a module's `.ko`.
+fn module_file(module: &str) -> String {
+    format!("/modules/{module}.ko")
 }
 
 fn collect_hogged(steps: &[Step], cpus: &mut Vec<u32>) {
@@ -229,26 +234,6 @@ fn final_steps(expect: &Final, roles: &mut Vec<Role>) -> Vec<AgentStep> {
     steps
 }
 
-/// What a scenario's run measured.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Metrics {
-    /// `delete_module` durations, ns, in event order.
-    pub unload_latency_ns: Vec<u64>,
-    /// `finit_module` durations, ns, in event order.
-    pub load_latency_ns: Vec<u64>,
-    /// `"<step> = <outcome>"` -> count.
-    pub outcomes: BTreeMap<String, u64>,
-    /// Successful load+unload pairs per second of the run's span, when any.
-    pub cycles_per_sec: Option<f64>,
-    /// Per windowed unload: the smallest of the other CPUs' maximum timer
-    /// lateness in the window (a stall that hit all of them), ns.
-    pub stall_other_cpus_ns: Vec<u64>,
-    /// The same for the sampler's thread lateness (with `thread: true`).
-    pub stall_other_cpus_thread_ns: Vec<u64>,
-    /// Per hammer run: (cpu, get/put pairs per second).
-    pub refcount_ops_per_sec: Vec<(u32, u64)>,
-}
-
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Evaluation {
     /// Broken expectations, aggregated per step and result.
@@ -258,70 +243,83 @@ pub struct Evaluation {
 
 /// Reads the agent's events against the roles.
 pub fn evaluate(compiled: &Compiled, events: &[Event]) -> Evaluation {
-    let mut eval = Evaluation::default();
-    // (what, got, wanted) -> (times, iterations seen)
-    let mut misses: BTreeMap<(String, String, String), u64> = BTreeMap::new();
-    let mut ran: BTreeMap<usize, u64> = BTreeMap::new();
-    // The CPU of the latest call at each step, for attributing windows.
-    let mut unload_cpus: BTreeMap<usize, Option<u32>> = BTreeMap::new();
-    let (mut loads_ok, mut unloads_ok) = (0u64, 0u64);
-    let (mut first_t, mut last_t) = (u64::MAX, 0u64);
+    let mut evaluator = Evaluator::new(compiled);
     for event in events {
+        evaluator.event(event);
+    }
+    evaluator.finish()
+}
+
+/// What [`evaluate`] has gathered so far, one event at a time.
+struct Evaluator<'a> {
+    compiled: &'a Compiled,
+    eval: Evaluation,
+    /// (what, got, wanted) -> times; reported once each, at the end.
+    misses: BTreeMap<(String, String, String), u64>,
+    /// Pre-order step index -> the events seen at it (its iterations).
+    ran: BTreeMap<usize, u64>,
+    /// The CPU of the latest call at each step, for attributing windows.
+    unload_cpus: BTreeMap<usize, Option<u32>>,
+    loads_ok: u64,
+    unloads_ok: u64,
+    /// The span of the measured calls, for cycles per second.
+    first_t: u64,
+    last_t: u64,
+}
+
+impl<'a> Evaluator<'a> {
+    fn new(compiled: &'a Compiled) -> Self {
+        Evaluator {
+            compiled,
+            eval: Evaluation::default(),
+            misses: BTreeMap::new(),
+            ran: BTreeMap::new(),
+            unload_cpus: BTreeMap::new(),
+            loads_ok: 0,
+            unloads_ok: 0,
+            first_t: u64::MAX,
+            last_t: 0,
+        }
+    }
+
+    fn miss(&mut self, what: &str, got: String, wanted: String) {
+        *self.misses.entry((what.to_string(), got, wanted)).or_default() += 1;
+    }
+
+    fn event(&mut self, event: &Event) {
         if let EventKind::AgentError { message } = &event.kind {
             let at = event.step.map(|s| format!("step {s}: ")).unwrap_or_default();
-            eval.broken.push(format!("{at}agent error: {message}"));
-            continue;
+            self.eval.broken.push(format!("{at}agent error: {message}"));
+            return;
         }
-        let Some(index) = event.step else { continue };
-        let Some(role) = compiled.roles.get(index) else { continue };
-        *ran.entry(index).or_default() += 1;
+        let Some(index) = event.step else { return };
+        let compiled = self.compiled;
+        let Some(role) = compiled.roles.get(index) else { return };
+        *self.ran.entry(index).or_default() += 1;
         if let (Role::Call { .. }, EventKind::Syscall { .. }) = (role, &event.kind) {
-            unload_cpus.insert(index, event.cpu);
+            self.unload_cpus.insert(index, event.cpu);
         }
         match (role, &event.kind) {
-            (
-                Role::Call { what, expect, measured },
-                EventKind::Syscall { name, errno: result_errno, duration_ns, .. },
-            ) => {
-                let outcome = result_errno.map(Outcome::Errno).unwrap_or(Outcome::Ok);
+            (Role::Call { what, expect, measured }, EventKind::Syscall { name, errno, duration_ns, .. }) => {
+                let outcome = errno.map(Outcome::Errno).unwrap_or(Outcome::Ok);
                 if !expect.contains(&outcome) {
                     let wanted = expect.iter().map(|o| outcome_name(*o)).collect::<Vec<_>>().join(" or ");
-                    *misses
-                        .entry((what.clone(), format!("{name} returned {}", outcome_name(outcome)), wanted))
-                        .or_default() += 1;
+                    self.miss(what, format!("{name} returned {}", outcome_name(outcome)), wanted);
                 }
-                if !measured {
-                    continue;
+                if *measured {
+                    self.measure_call(what, name, outcome, event.t_ns, *duration_ns);
                 }
-                *eval.metrics.outcomes.entry(format!("{what} = {}", outcome_name(outcome))).or_default() += 1;
-                match name.as_str() {
-                    "delete_module" => {
-                        eval.metrics.unload_latency_ns.push(*duration_ns);
-                        if outcome == Outcome::Ok {
-                            unloads_ok += 1;
-                        }
-                    }
-                    "finit_module" => {
-                        eval.metrics.load_latency_ns.push(*duration_ns);
-                        if outcome == Outcome::Ok {
-                            loads_ok += 1;
-                        }
-                    }
-                    _ => {}
-                }
-                first_t = first_t.min(event.t_ns);
-                last_t = last_t.max(event.t_ns + duration_ns);
             }
             (Role::Check { what, check }, EventKind::FileRead { content, errno, .. }) => {
                 if let Some(problem) = check_content(check, content.as_deref(), *errno) {
-                    *misses.entry((what.clone(), problem, check_wanted(check))).or_default() += 1;
+                    self.miss(what, problem, check_wanted(check));
                 }
             }
             (Role::Absent { what, modules }, EventKind::FileRead { content, .. }) => {
                 let text = content.as_deref().unwrap_or("");
                 for module in modules {
                     if text.lines().any(|l| l.split_whitespace().next() == Some(module)) {
-                        eval.broken.push(format!("{what}: module {module} is still loaded"));
+                        self.eval.broken.push(format!("{what}: module {module} is still loaded"));
                     }
                 }
             }
@@ -329,88 +327,127 @@ pub fn evaluate(compiled: &Compiled, events: &[Event]) -> Evaluation {
                 if status != want =>
             {
                 let tail: String = output.lines().last().unwrap_or("").chars().take(120).collect();
-                *misses
-                    .entry((what.clone(), format!("exit status {status} ({tail})"), format!("status {want}")))
-                    .or_default() += 1;
+                self.miss(what, format!("exit status {status} ({tail})"), format!("status {want}"));
             }
-            (Role::Window { what, unload }, EventKind::FileRead { content, errno: read_errno, .. }) => {
-                let Some(text) = content else {
-                    eval.broken.push(format!(
-                        "{what}: cannot read the window: {}",
-                        read_errno.map(errno::name).unwrap_or_default()
-                    ));
-                    continue;
-                };
-                let windows = parse_records(text);
-                let unload_cpu = unload_cpus.get(unload).copied().flatten();
-                let other = |key: &str| -> Option<u64> {
-                    windows
-                        .iter()
-                        .filter(|w| {
-                            let cpu = w.get("cpu").and_then(|c| c.parse::<u32>().ok());
-                            cpu != unload_cpu && !cpu.is_some_and(|c| compiled.hogged_cpus.contains(&c))
-                        })
-                        .filter_map(|w| w.get(key).and_then(|v| v.parse::<u64>().ok()))
-                        .min()
-                };
-                if windows.is_empty() {
-                    eval.broken.push(format!("{what}: the sampler's window is empty (is the sampler running?)"));
-                }
-                // No sample when every sampled CPU is the unloading or a
-                // hogged one (e.g. the hog scenario on 2 vCPUs).
-                if let Some(ns) = other("max_late_ns") {
-                    eval.metrics.stall_other_cpus_ns.push(ns);
-                }
-                let thread_samples = windows.iter().any(|w| w.get("thread_samples").is_some_and(|v| *v != "0"));
-                if thread_samples {
-                    if let Some(ns) = other("thread_max_late_ns") {
-                        eval.metrics.stall_other_cpus_thread_ns.push(ns);
-                    }
-                }
+            (Role::Window { what, unload }, EventKind::FileRead { content, errno, .. }) => {
+                self.window(what, *unload, content.as_deref(), *errno);
             }
             (Role::HammerStats { what }, EventKind::FileRead { content: Some(text), .. }) => {
-                for record in parse_records(text) {
-                    let field = |k: &str| record.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-                    eval.metrics.refcount_ops_per_sec.push((field("cpu") as u32, field("ops_per_sec")));
-                    if field("anomalies") > 0 {
-                        eval.broken.push(format!(
-                            "{what}: CPU {} saw {} refcount anomalies (get while GOING: {}, put at zero: {})",
-                            field("cpu"),
-                            field("anomalies"),
-                            field("anom_get_going"),
-                            field("anom_put_zero")
-                        ));
-                    }
-                }
+                self.hammer_stats(what, text);
             }
             (_, EventKind::Opened { path, errno: Some(e), .. }) => {
-                eval.broken.push(format!("step {index}: cannot open {path}: {}", errno::name(*e)));
+                self.eval.broken.push(format!("step {index}: cannot open {path}: {}", errno::name(*e)));
             }
             (_, EventKind::Closed { handle, errno: Some(e) }) => {
-                eval.broken.push(format!("step {index}: cannot close {handle}: {}", errno::name(*e)));
+                self.eval.broken.push(format!("step {index}: cannot close {handle}: {}", errno::name(*e)));
             }
             (Role::Call { what, .. }, other) => {
-                eval.broken.push(format!("{what}: the agent reported {other:?} instead of a syscall"));
+                self.eval.broken.push(format!("{what}: the agent reported {other:?} instead of a syscall"));
             }
             _ => {}
         }
     }
-    for ((what, got, wanted), times) in misses {
-        let runs = compiled
-            .roles
-            .iter()
-            .position(|r| role_what(r) == what)
-            .and_then(|i| ran.get(&i))
-            .copied()
-            .unwrap_or(times);
-        let count = if runs > 1 { format!(" ({times} of {runs} times)") } else { String::new() };
-        eval.broken.push(format!("{what}: expected {wanted}, got {got}{count}"));
+
+    /// A measured module load or unload: its latency, its outcome's count
+    /// and the time span of the measured calls.
+    fn measure_call(&mut self, what: &str, syscall: &str, outcome: Outcome, t_ns: u64, duration_ns: u64) {
+        let metrics = &mut self.eval.metrics;
+        *metrics.outcomes.entry(format!("{what} = {}", outcome_name(outcome))).or_default() += 1;
+        match syscall {
+            "delete_module" => {
+                metrics.unload_latency_ns.push(duration_ns);
+                if outcome == Outcome::Ok {
+                    self.unloads_ok += 1;
+                }
+            }
+            "finit_module" => {
+                metrics.load_latency_ns.push(duration_ns);
+                if outcome == Outcome::Ok {
+                    self.loads_ok += 1;
+                }
+            }
+            _ => {}
+        }
+        self.first_t = self.first_t.min(t_ns);
+        self.last_t = self.last_t.max(t_ns + duration_ns);
     }
-    let pairs = loads_ok.min(unloads_ok);
-    if pairs > 0 && last_t > first_t {
-        eval.metrics.cycles_per_sec = Some(pairs as f64 / ((last_t - first_t) as f64 / 1e9));
+
+    /// The sampler's window after the unload at index `unload`: the
+    /// stall the other CPUs saw (not the unloading CPU, not a hogged one).
+    fn window(&mut self, what: &str, unload: usize, content: Option<&str>, read_errno: Option<i32>) {
+        let Some(text) = content else {
+            self.eval
+                .broken
+                .push(format!("{what}: cannot read the window: {}", read_errno.map(errno::name).unwrap_or_default()));
+            return;
+        };
+        let windows = parse_records(text);
+        let unload_cpu = self.unload_cpus.get(&unload).copied().flatten();
+        let hogged_cpus = &self.compiled.hogged_cpus;
+        let other = |key: &str| -> Option<u64> {
+            windows
+                .iter()
+                .filter(|w| {
+                    let cpu = w.get("cpu").and_then(|c| c.parse::<u32>().ok());
+                    cpu != unload_cpu && !cpu.is_some_and(|c| hogged_cpus.contains(&c))
+                })
+                .filter_map(|w| w.get(key).and_then(|v| v.parse::<u64>().ok()))
+                .min()
+        };
+        if windows.is_empty() {
+            self.eval.broken.push(format!("{what}: the sampler's window is empty (is the sampler running?)"));
+        }
+        // No sample when every sampled CPU is the unloading or a
+        // hogged one (e.g. the hog scenario on 2 vCPUs).
+        if let Some(ns) = other("max_late_ns") {
+            self.eval.metrics.stall_other_cpus_ns.push(ns);
+        }
+        let thread_samples = windows.iter().any(|w| w.get("thread_samples").is_some_and(|v| *v != "0"));
+        if thread_samples {
+            if let Some(ns) = other("thread_max_late_ns") {
+                self.eval.metrics.stall_other_cpus_thread_ns.push(ns);
+            }
+        }
     }
-    eval
+
+    /// The refcount hammer's per-CPU stats: throughput, and anomalies as
+    /// broken expectations.
+    fn hammer_stats(&mut self, what: &str, text: &str) {
+        for record in parse_records(text) {
+            let field = |k: &str| record.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            self.eval.metrics.refcount_ops_per_sec.push((field("cpu") as u32, field("ops_per_sec")));
+            if field("anomalies") > 0 {
+                self.eval.broken.push(format!(
+                    "{what}: CPU {} saw {} refcount anomalies (get while GOING: {}, put at zero: {})",
+                    field("cpu"),
+                    field("anomalies"),
+                    field("anom_get_going"),
+                    field("anom_put_zero")
+                ));
+            }
+        }
+    }
+
+    /// The misses, aggregated per step and result, and the cycle rate.
+    fn finish(mut self) -> Evaluation {
+        for ((what, got, wanted), times) in self.misses {
+            let runs = self
+                .compiled
+                .roles
+                .iter()
+                .position(|r| role_what(r) == what)
+                .and_then(|i| self.ran.get(&i))
+                .copied()
+                .unwrap_or(times);
+            let count = if runs > 1 { format!(" ({times} of {runs} times)") } else { String::new() };
+            self.eval.broken.push(format!("{what}: expected {wanted}, got {got}{count}"));
+        }
+        let pairs = self.loads_ok.min(self.unloads_ok);
+        if pairs > 0 && self.last_t > self.first_t {
+            self.eval.metrics.cycles_per_sec = Some(pairs as f64 / ((self.last_t - self.first_t) as f64 / 1e9));
+        }
+        self.eval
+    }
 }
 
 fn role_what(role: &Role) -> &str {
@@ -481,224 +518,4 @@ fn check_wanted(check: &ReadCheck) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::scenario::{Branch as ScenarioBranch, Final};
-    use std::time::Duration;
-
-    fn scenario(steps: Vec<Step>, expect: Final) -> Scenario {
-        Scenario {
-            name: "t".into(),
-            description: "d".into(),
-            vcpus: 2,
-            deadline: Duration::from_secs(10),
-            cmdline: vec![],
-            modules: vec!["victim_trivial".into()],
-            steps,
-            expect,
-            metrics: vec![],
-        }
-    }
-
-    fn event(step: usize, iteration: Option<u64>, kind: EventKind) -> Event {
-        Event { t_ns: 1_000_000_000 + step as u64 * 1000, step: Some(step), cpu: Some(0), iteration, kind }
-    }
-
-    fn syscall(name: &str, errno: Option<i32>, ns: u64) -> EventKind {
-        EventKind::Syscall {
-            name: name.into(),
-            target: "m".into(),
-            ret: if errno.is_some() { -1 } else { 0 },
-            errno,
-            duration_ns: ns,
-        }
-    }
-
-    #[test]
-    fn steps_and_final_expectations_compile_in_pre_order() {
-        let s = scenario(
-            vec![
-                Step::Load { module: "victim_trivial".into(), params: "".into(), expect: vec![Outcome::Ok] },
-                Step::Loop {
-                    bound: LoopBound::Count(3),
-                    until_ok: false,
-                    steps: vec![Step::Unload {
-                        module: "victim_trivial".into(),
-                        force: false,
-                        nonblock: true,
-                        expect: vec![Outcome::Ok, Outcome::Errno(2)],
-                        window: false,
-                    }],
-                },
-                Step::Parallel {
-                    branches: vec![
-                        ScenarioBranch { cpu: Some(1), steps: vec![Step::Sleep(Duration::from_millis(5))] },
-                        ScenarioBranch {
-                            cpu: None,
-                            steps: vec![Step::Shell { command: "true".into(), status: Some(0) }],
-                        },
-                    ],
-                },
-            ],
-            Final {
-                allow: vec![],
-                refcount: [("victim_trivial".to_string(), 0)].into(),
-                absent: vec!["victim_trivial".into()],
-            },
-        );
-        let c = compile(&s);
-        assert_eq!(modrig_proto::count_steps(&c.program.steps), c.roles.len());
-        let whats: Vec<&str> = c.roles.iter().map(role_what).collect();
-        assert_eq!(
-            whats,
-            [
-                "steps[0] (load victim_trivial)",
-                "steps[1]",
-                "steps[1].loop.steps[0] (unload victim_trivial)",
-                "steps[2]",
-                "steps[2].parallel[0].steps[0]",
-                "steps[2].parallel[1].steps[0] (shell true)",
-                "expect.refcount.victim_trivial",
-                "expect.absent",
-            ]
-        );
-        assert!(matches!(c.program.steps[1], AgentStep::Loop { count: Some(3), until_ok: false, .. }));
-        assert_eq!(c.program.steps.len(), 5);
-    }
-
-    #[test]
-    fn a_windowed_unload_measures_the_other_cpus() {
-        let s = scenario(
-            vec![Step::Loop {
-                bound: LoopBound::Count(2),
-                until_ok: false,
-                steps: vec![Step::Unload {
-                    module: "m".into(),
-                    force: false,
-                    nonblock: false,
-                    expect: vec![Outcome::Errno(11)],
-                    window: true,
-                }],
-            }],
-            Final::default(),
-        );
-        let c = compile(&s);
-        assert_eq!(modrig_proto::count_steps(&c.program.steps), c.roles.len());
-        // loop, one-iteration group, open, unload, close, settle, read
-        assert_eq!(c.roles.len(), 7);
-        assert!(matches!(c.roles[6], Role::Window { unload: 3, .. }));
-        let window = |cpu0: u64, cpu1: u64| {
-            EventKind::FileRead {
-                path: "w".into(),
-                content: Some(format!(
-                    "cpu=0 max_late_ns={cpu0} samples=9 thread_samples=0\ncpu=1 max_late_ns={cpu1} samples=9 thread_samples=0\n"
-                )),
-                errno: None,
-            }
-        };
-        let unload_on = |cpu: u32| {
-            let mut e = event(3, Some(0), syscall("delete_module", Some(11), 100));
-            e.cpu = Some(cpu);
-            e
-        };
-        let events = vec![
-            unload_on(0),
-            event(6, Some(0), window(7_000_000, 300_000)),
-            unload_on(1),
-            event(6, Some(0), window(200_000, 9_000_000)),
-        ];
-        let eval = evaluate(&c, &events);
-        assert!(eval.broken.is_empty(), "{:?}", eval.broken);
-        // The unloading CPU's own lateness is left out of each window.
-        assert_eq!(eval.metrics.stall_other_cpus_ns, [300_000, 200_000]);
-        assert!(eval.metrics.stall_other_cpus_thread_ns.is_empty());
-    }
-
-    #[test]
-    fn hammer_stats_give_ops_and_flag_anomalies() {
-        let s = scenario(vec![Step::Hammer(HammerAction::Stop)], Final::default());
-        let c = compile(&s);
-        assert!(matches!(c.roles[1], Role::HammerStats { .. }));
-        let stats = "cpu=0 ops=10 gets_ok=10 gets_failed=0 anomalies=0 anom_get_going=0 anom_put_zero=0 ns=1 absent_ns=0 ops_per_sec=5000 done=1\n\
-                     cpu=1 ops=10 gets_ok=9 gets_failed=1 anomalies=2 anom_get_going=2 anom_put_zero=0 ns=1 absent_ns=0 ops_per_sec=4000 done=1\n";
-        let events = vec![
-            event(1, Some(0), EventKind::FileRead { path: "s".into(), content: Some(stats.into()), errno: None }),
-            event(2, Some(0), syscall("delete_module", None, 10)),
-        ];
-        let eval = evaluate(&c, &events);
-        assert_eq!(eval.metrics.refcount_ops_per_sec, [(0, 5000), (1, 4000)]);
-        assert_eq!(
-            eval.broken,
-            ["steps[0] (read the hammer's stats): CPU 1 saw 2 refcount anomalies (get while GOING: 2, put at zero: 0)"]
-        );
-    }
-
-    #[test]
-    fn evaluation_aggregates_misses_and_measures() {
-        let s = scenario(
-            vec![
-                Step::Load { module: "victim_trivial".into(), params: "".into(), expect: vec![Outcome::Ok] },
-                Step::Loop {
-                    bound: LoopBound::Count(3),
-                    until_ok: false,
-                    steps: vec![Step::Unload {
-                        module: "victim_trivial".into(),
-                        force: false,
-                        nonblock: false,
-                        expect: vec![Outcome::Errno(11)],
-                        window: false,
-                    }],
-                },
-            ],
-            Final {
-                allow: vec![],
-                refcount: [("victim_trivial".to_string(), 0)].into(),
-                absent: vec!["victim_trivial".into()],
-            },
-        );
-        let c = compile(&s);
-        let events = vec![
-            event(0, None, syscall("finit_module", None, 5_000_000)),
-            event(2, Some(0), syscall("delete_module", Some(11), 1000)),
-            event(2, Some(1), syscall("delete_module", None, 16_000_000)),
-            event(2, Some(2), syscall("delete_module", Some(2), 2000)),
-            event(1, None, EventKind::LoopDone { iterations: 3 }),
-            event(3, None, EventKind::FileRead { path: "p".into(), content: None, errno: Some(2) }),
-            event(
-                4,
-                None,
-                EventKind::FileRead {
-                    path: "/proc/modules".into(),
-                    content: Some("other 1 0 - Live\n".into()),
-                    errno: None,
-                },
-            ),
-        ];
-        let eval = evaluate(&c, &events);
-        assert_eq!(
-            eval.broken,
-            [
-                "expect.refcount.victim_trivial: expected \"0\\n\", got the read failed with ENOENT",
-                "steps[1].loop.steps[0] (unload victim_trivial): expected EWOULDBLOCK, got delete_module returned ENOENT (1 of 3 times)",
-                "steps[1].loop.steps[0] (unload victim_trivial): expected EWOULDBLOCK, got delete_module returned ok (1 of 3 times)",
-            ]
-        );
-        assert_eq!(eval.metrics.unload_latency_ns, [1000, 16_000_000, 2000]);
-        assert_eq!(eval.metrics.load_latency_ns, [5_000_000]);
-        assert_eq!(eval.metrics.outcomes.get("steps[1].loop.steps[0] (unload victim_trivial) = EWOULDBLOCK"), Some(&1));
-        assert!(eval.metrics.cycles_per_sec.unwrap() > 0.0);
-    }
-
-    #[test]
-    fn file_checks() {
-        let check = ReadCheck {
-            equals: None,
-            contains: Some("Live".into()),
-            lines: Some(regex::Regex::new(r"^\S+ \d+").unwrap()),
-        };
-        assert_eq!(check_content(&check, Some("a 1 Live\nb 2\n"), None), None);
-        assert_eq!(check_content(&check, Some("a 1 Live\nbad\n"), None), Some("the line \"bad\"".into()));
-        assert_eq!(check_content(&check, Some("a 1\n"), None), Some("content without \"Live\"".into()));
-        assert_eq!(check_content(&check, None, Some(13)), Some("the read failed with EACCES".into()));
-    }
-}
+mod tests;

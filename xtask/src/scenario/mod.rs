@@ -2,7 +2,7 @@
 //! parsed into validated types (see `scenarios/README.md` for the language).
 //!
 //! Parsing is pure and never panics: serde checks shapes (with
-//! `deny_unknown_fields`), then [`validate`] checks meaning — one verb per
+//! `deny_unknown_fields`), then the validator checks meaning — one verb per
 //! step, modifiers that fit the verb, durations, errno names, modules that
 //! exist, handles that were opened — and reports every problem with its
 //! file, line and column.
@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::classify::EventClass;
 use crate::diag::{Located, LocatedErrors};
 use crate::errno;
+use crate::kernel_event::EventClass;
+pub use crate::metrics::Metric;
 use crate::yaml_loc::YamlIndex;
 
 /// A validated scenario.
@@ -136,37 +137,6 @@ pub struct Final {
     pub refcount: BTreeMap<String, i64>,
     /// These modules must not be loaded.
     pub absent: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Metric {
-    /// `delete_module` duration, ns, per call.
-    UnloadLatency,
-    /// `finit_module` duration, ns, per call.
-    LoadLatency,
-    /// Per unload window: the smallest of the other CPUs' max timer lateness.
-    StallOtherCpus,
-    /// try_module_get/module_put pairs per second, per CPU.
-    RefcountOps,
-    /// Load+unload cycles per second.
-    CyclesPerSec,
-    /// Counts of load/unload outcomes by errno.
-    Outcomes,
-}
-
-impl Metric {
-    pub const ALL: [(Metric, &'static str); 6] = [
-        (Metric::UnloadLatency, "unload_latency"),
-        (Metric::LoadLatency, "load_latency"),
-        (Metric::StallOtherCpus, "stall_other_cpus"),
-        (Metric::RefcountOps, "refcount_ops"),
-        (Metric::CyclesPerSec, "cycles_per_sec"),
-        (Metric::Outcomes, "outcomes"),
-    ];
-
-    pub fn name(self) -> &'static str {
-        Metric::ALL.iter().find(|(m, _)| *m == self).map(|(_, n)| *n).unwrap_or("?")
-    }
 }
 
 // ---- the file as serde sees it -------------------------------------------
@@ -390,14 +360,11 @@ impl Validator<'_> {
         let expect = self.final_expect(&raw.expect, raw);
         let mut metrics = Vec::new();
         for (i, name) in raw.metrics.iter().enumerate() {
-            match Metric::ALL.iter().find(|(_, n)| n == name) {
-                Some((metric, _)) => metrics.push(*metric),
+            match Metric::declared(name) {
+                Some(metric) => metrics.push(metric),
                 None => self.error(
                     &format!("metrics[{i}]"),
-                    format!(
-                        "unknown metric `{name}`: expected one of {}",
-                        Metric::ALL.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
-                    ),
+                    format!("unknown metric `{name}`: expected one of {}", Metric::declarable_names().join(", ")),
                 ),
             }
         }
@@ -450,205 +417,230 @@ impl Validator<'_> {
     }
 
     fn step(&mut self, path: &str, raw: &RawStep, scenario: &RawScenario, depth: usize) -> Option<Step> {
-        let present: Vec<&str> = VERBS.iter().copied().filter(|v| verb_present(raw, v)).collect();
-        let verb = match present.as_slice() {
-            [one] => *one,
+        let verb = self.verb(path, raw)?;
+        self.check_modifiers(path, raw, verb);
+        // The stress verbs drive a module, which the scenario must list.
+        if let Some((_, module)) = STRESS_MODULES.iter().find(|(v, _)| *v == verb) {
+            self.module(&at(path, verb), module, scenario);
+        }
+        let step = match verb {
+            "load" => self.load(path, raw, scenario),
+            "unload" => self.unload(path, raw, scenario),
+            "loop" => self.loop_(path, raw.loop_.as_ref()?, scenario, depth)?,
+            "parallel" => self.parallel(path, raw.parallel.as_ref()?, scenario, depth)?,
+            "sleep" => Step::Sleep(self.duration(&at(path, "sleep"), raw.sleep.as_deref().unwrap_or(""))),
+            "hammer" => Step::Hammer(self.hammer(path, raw, scenario)),
+            "sampler" => Step::Sampler(self.sampler(path, raw)),
+            "hog" => Step::Hog(self.hog(path, raw, scenario)),
+            "open" => self.open(path, raw),
+            "close" => self.close(path, raw),
+            "read" => self.read(path, raw),
+            "write" => self.write(path, raw),
+            "shell" => Step::Shell { command: raw.shell.clone().unwrap_or_default(), status: raw.status },
+            _ => unreachable!("VERBS and this match list the same verbs"),
+        };
+        Some(step)
+    }
+
+    /// The step's one verb; none or several is an error.
+    fn verb(&mut self, path: &str, raw: &RawStep) -> Option<&'static str> {
+        let present: Vec<&'static str> = VERBS.iter().copied().filter(|v| verb_present(raw, v)).collect();
+        match present.as_slice() {
+            [one] => Some(*one),
             [] => {
                 self.error(path, format!("a step needs one verb: one of {}", VERBS.join(", ")));
-                return None;
+                None
             }
             [_, second, ..] => {
                 self.key_error(
-                    &format!("{path}.{second}"),
+                    &at(path, second),
                     format!(
                         "a step has one verb, this one has {}: split it into separate steps",
                         present.join(" and ")
                     ),
                 );
-                return None;
+                None
             }
-        };
+        }
+    }
+
+    fn check_modifiers(&mut self, path: &str, raw: &RawStep, verb: &str) {
         for (modifier, allowed_with) in MODIFIERS {
             if modifier_present(raw, modifier) && !allowed_with.contains(&verb) {
                 self.key_error(
-                    &format!("{path}.{modifier}"),
+                    &at(path, modifier),
                     format!("`{modifier}` does not go with `{verb}` (it goes with: {})", allowed_with.join(", ")),
                 );
             }
         }
-        let at = |key: &str| format!("{path}.{key}");
-        // The stress verbs drive a module, which the scenario must list.
-        if let Some((_, module)) = STRESS_MODULES.iter().find(|(v, _)| *v == verb) {
-            self.module(&at(verb), module, scenario);
+    }
+
+    fn load(&mut self, path: &str, raw: &RawStep, scenario: &RawScenario) -> Step {
+        let module = raw.load.clone().unwrap_or_default();
+        self.module(&at(path, "load"), &module, scenario);
+        Step::Load {
+            module,
+            params: raw.params.clone().unwrap_or_default(),
+            expect: self.outcomes(&at(path, "expect"), &raw.expect),
         }
-        let step = match verb {
-            "load" => {
-                let module = raw.load.clone().unwrap_or_default();
-                self.module(&at("load"), &module, scenario);
-                Step::Load {
-                    module,
-                    params: raw.params.clone().unwrap_or_default(),
-                    expect: self.outcomes(&at("expect"), &raw.expect),
-                }
+    }
+
+    fn unload(&mut self, path: &str, raw: &RawStep, scenario: &RawScenario) -> Step {
+        let module = raw.unload.clone().unwrap_or_default();
+        self.module(&at(path, "unload"), &module, scenario);
+        Step::Unload {
+            module,
+            force: raw.force.unwrap_or(false),
+            nonblock: raw.nonblock.unwrap_or(false),
+            expect: self.outcomes(&at(path, "expect"), &raw.expect),
+            window: raw.window.unwrap_or(false),
+        }
+    }
+
+    fn loop_(&mut self, path: &str, l: &RawLoop, scenario: &RawScenario, depth: usize) -> Option<Step> {
+        let bound = match (&l.count, &l.duration) {
+            (Some(n), None) if *n > 0 => LoopBound::Count(*n),
+            (None, Some(d)) => LoopBound::Duration(self.duration(&at(path, "loop.duration"), d)),
+            _ => {
+                self.error(&at(path, "loop"), "a loop needs exactly one of `count: N` (N > 0) or `duration: 10s`");
+                LoopBound::Count(1)
             }
-            "unload" => {
-                let module = raw.unload.clone().unwrap_or_default();
-                self.module(&at("unload"), &module, scenario);
-                Step::Unload {
-                    module,
-                    force: raw.force.unwrap_or(false),
-                    nonblock: raw.nonblock.unwrap_or(false),
-                    expect: self.outcomes(&at("expect"), &raw.expect),
-                    window: raw.window.unwrap_or(false),
-                }
-            }
-            "loop" => {
-                let l = raw.loop_.as_ref()?;
-                let bound = match (&l.count, &l.duration) {
-                    (Some(n), None) if *n > 0 => LoopBound::Count(*n),
-                    (None, Some(d)) => LoopBound::Duration(self.duration(&at("loop.duration"), d)),
-                    _ => {
-                        self.error(&at("loop"), "a loop needs exactly one of `count: N` (N > 0) or `duration: 10s`");
-                        LoopBound::Count(1)
-                    }
-                };
-                let until_ok = match l.until.as_deref() {
-                    None => false,
-                    Some("ok") => true,
-                    Some(other) => {
-                        self.error(&at("loop.until"), format!("`until: {other}`: the only condition is `until: ok` (stop when the body's last unload succeeds)"));
-                        false
-                    }
-                };
-                if l.steps.is_empty() {
-                    self.error(&at("loop.steps"), "a loop needs at least one step");
-                }
-                if depth >= 8 {
-                    self.error(&at("loop"), "steps are nested more than 8 deep");
-                    return None;
-                }
-                Step::Loop { bound, until_ok, steps: self.steps(&at("loop.steps"), &l.steps, scenario, depth + 1) }
-            }
-            "parallel" => {
-                let branches = raw.parallel.as_ref()?;
-                // One branch is allowed: it pins its steps to a CPU.
-                if branches.is_empty() {
-                    self.error(&at("parallel"), "a parallel group needs at least one branch");
-                }
-                if depth >= 8 {
-                    self.error(&at("parallel"), "steps are nested more than 8 deep");
-                    return None;
-                }
-                let mut out = Vec::new();
-                for (b, branch) in branches.iter().enumerate() {
-                    let bpath = format!("{path}.parallel[{b}]");
-                    if let Some(cpu) = branch.cpu {
-                        if cpu >= scenario.vcpus {
-                            self.error(
-                                &format!("{bpath}.cpu"),
-                                format!(
-                                    "cpu {cpu} does not exist with vcpus: {} (CPUs are numbered from 0)",
-                                    scenario.vcpus
-                                ),
-                            );
-                        }
-                    }
-                    let steps = self.steps(&format!("{bpath}.steps"), &branch.steps, scenario, depth + 1);
-                    out.push(Branch { cpu: branch.cpu, steps });
-                }
-                Step::Parallel { branches: out }
-            }
-            "sleep" => Step::Sleep(self.duration(&at("sleep"), raw.sleep.as_deref().unwrap_or(""))),
-            "hammer" => Step::Hammer(match self.action(&at("hammer"), raw.hammer.as_deref()) {
-                Some(true) => {
-                    let target = raw.target.clone().unwrap_or_else(|| "self".to_string());
-                    if target != "self" {
-                        self.module(&at("target"), &target, scenario);
-                    }
-                    let cpus = self.cpus(&at("cpus"), raw.cpus.as_ref(), scenario.vcpus);
-                    let duration = raw.duration.as_deref().map(|d| self.duration(&at("duration"), d));
-                    HammerAction::Start { target, cpus, duration }
-                }
-                _ => HammerAction::Stop,
-            }),
-            "sampler" => Step::Sampler({
-                match self.action(&at("sampler"), raw.sampler.as_deref()) {
-                    Some(true) => SamplerAction::Start {
-                        period: self.duration_or(&at("period"), raw.period.as_deref(), Duration::from_micros(200)),
-                        threshold: self.duration_or(
-                            &at("threshold"),
-                            raw.threshold.as_deref(),
-                            Duration::from_millis(1),
-                        ),
-                        thread: raw.thread.unwrap_or(false),
-                    },
-                    _ => SamplerAction::Stop,
-                }
-            }),
-            "hog" => Step::Hog(match self.action(&at("hog"), raw.hog.as_deref()) {
-                Some(true) => {
-                    let cpu = raw.cpu.unwrap_or(0);
-                    if cpu >= scenario.vcpus {
-                        self.error(&at("cpu"), format!("cpu {cpu} does not exist with vcpus: {}", scenario.vcpus));
-                    }
-                    HogAction::Start {
-                        cpu,
-                        hold: self.duration_or(&at("hold"), raw.hold.as_deref(), Duration::from_millis(5)),
-                        period: self.duration_or(&at("period"), raw.period.as_deref(), Duration::from_millis(50)),
-                    }
-                }
-                _ => HogAction::Stop,
-            }),
-            "open" => {
-                let handle = raw.as_.clone().unwrap_or_else(|| "file".to_string());
-                if !self.handles.insert(handle.clone()) {
-                    self.error(
-                        &at("as"),
-                        format!("handle `{handle}` is already open: close it first or pick another name"),
-                    );
-                }
-                Step::Open { path: raw.open.clone().unwrap_or_default(), handle }
-            }
-            "close" => {
-                let handle = raw.close.clone().unwrap_or_default();
-                if !self.handles.remove(&handle) {
-                    self.error(
-                        &at("close"),
-                        format!("no open handle named `{handle}` (open one with `open: PATH` and `as: {handle}`)"),
-                    );
-                }
-                Step::Close { handle }
-            }
-            "read" => {
-                let lines = raw.lines.as_deref().and_then(|re| match regex::Regex::new(re) {
-                    Ok(re) => Some(re),
-                    Err(e) => {
-                        // regex's message spans lines (pattern, caret, error);
-                        // its last line says what is wrong.
-                        let text = e.to_string();
-                        let why = text.lines().last().unwrap_or("").trim_start_matches("error: ").to_string();
-                        self.error(&at("lines"), format!("`lines` is not a valid regular expression: {why}"));
-                        None
-                    }
-                });
-                Step::Read {
-                    path: raw.read.clone().unwrap_or_default(),
-                    check: ReadCheck { equals: raw.equals.clone(), contains: raw.contains.clone(), lines },
-                }
-            }
-            "write" => {
-                if raw.content.is_none() {
-                    self.error(path, "`write` needs `content:`");
-                }
-                Step::Write {
-                    path: raw.write.clone().unwrap_or_default(),
-                    content: raw.content.clone().unwrap_or_default(),
-                }
-            }
-            "shell" => Step::Shell { command: raw.shell.clone().unwrap_or_default(), status: raw.status },
-            _ => unreachable!("VERBS and this match list the same verbs"),
         };
-        Some(step)
+        let until_ok = match l.until.as_deref() {
+            None => false,
+            Some("ok") => true,
+            Some(other) => {
+                self.error(
+                    &at(path, "loop.until"),
+                    format!("`until: {other}`: the only condition is `until: ok` (stop when the body's last unload succeeds)"),
+                );
+                false
+            }
+        };
+        if l.steps.is_empty() {
+            self.error(&at(path, "loop.steps"), "a loop needs at least one step");
+        }
+        if depth >= MAX_DEPTH {
+            self.error(&at(path, "loop"), format!("steps are nested more than {MAX_DEPTH} deep"));
+            return None;
+        }
+        Some(Step::Loop { bound, until_ok, steps: self.steps(&at(path, "loop.steps"), &l.steps, scenario, depth + 1) })
+    }
+
+    fn parallel(&mut self, path: &str, branches: &[RawBranch], scenario: &RawScenario, depth: usize) -> Option<Step> {
+        // One branch is allowed: it pins its steps to a CPU.
+        if branches.is_empty() {
+            self.error(&at(path, "parallel"), "a parallel group needs at least one branch");
+        }
+        if depth >= MAX_DEPTH {
+            self.error(&at(path, "parallel"), format!("steps are nested more than {MAX_DEPTH} deep"));
+            return None;
+        }
+        let mut out = Vec::new();
+        for (b, branch) in branches.iter().enumerate() {
+            let bpath = format!("{path}.parallel[{b}]");
+            if let Some(cpu) = branch.cpu {
+                if cpu >= scenario.vcpus {
+                    self.error(
+                        &format!("{bpath}.cpu"),
+                        format!("cpu {cpu} does not exist with vcpus: {} (CPUs are numbered from 0)", scenario.vcpus),
+                    );
+                }
+            }
+            let steps = self.steps(&format!("{bpath}.steps"), &branch.steps, scenario, depth + 1);
+            out.push(Branch { cpu: branch.cpu, steps });
+        }
+        Some(Step::Parallel { branches: out })
+    }
+
+    fn hammer(&mut self, path: &str, raw: &RawStep, scenario: &RawScenario) -> HammerAction {
+        match self.action(&at(path, "hammer"), raw.hammer.as_deref()) {
+            Some(true) => {
+                let target = raw.target.clone().unwrap_or_else(|| "self".to_string());
+                if target != "self" {
+                    self.module(&at(path, "target"), &target, scenario);
+                }
+                let cpus = self.cpus(&at(path, "cpus"), raw.cpus.as_ref(), scenario.vcpus);
+                let duration = raw.duration.as_deref().map(|d| self.duration(&at(path, "duration"), d));
+                HammerAction::Start { target, cpus, duration }
+            }
+            _ => HammerAction::Stop,
+        }
+    }
+
+    fn sampler(&mut self, path: &str, raw: &RawStep) -> SamplerAction {
+        match self.action(&at(path, "sampler"), raw.sampler.as_deref()) {
+            Some(true) => SamplerAction::Start {
+                period: self.duration_or(&at(path, "period"), raw.period.as_deref(), Duration::from_micros(200)),
+                threshold: self.duration_or(&at(path, "threshold"), raw.threshold.as_deref(), Duration::from_millis(1)),
+                thread: raw.thread.unwrap_or(false),
+            },
+            _ => SamplerAction::Stop,
+        }
+    }
+
+    fn hog(&mut self, path: &str, raw: &RawStep, scenario: &RawScenario) -> HogAction {
+        match self.action(&at(path, "hog"), raw.hog.as_deref()) {
+            Some(true) => {
+                let cpu = raw.cpu.unwrap_or(0);
+                if cpu >= scenario.vcpus {
+                    self.error(&at(path, "cpu"), format!("cpu {cpu} does not exist with vcpus: {}", scenario.vcpus));
+                }
+                HogAction::Start {
+                    cpu,
+                    hold: self.duration_or(&at(path, "hold"), raw.hold.as_deref(), Duration::from_millis(5)),
+                    period: self.duration_or(&at(path, "period"), raw.period.as_deref(), Duration::from_millis(50)),
+                }
+            }
+            _ => HogAction::Stop,
+        }
+    }
+
+    fn open(&mut self, path: &str, raw: &RawStep) -> Step {
+        let handle = raw.as_.clone().unwrap_or_else(|| "file".to_string());
+        if !self.handles.insert(handle.clone()) {
+            self.error(
+                &at(path, "as"),
+                format!("handle `{handle}` is already open: close it first or pick another name"),
+            );
+        }
+        Step::Open { path: raw.open.clone().unwrap_or_default(), handle }
+    }
+
+    fn close(&mut self, path: &str, raw: &RawStep) -> Step {
+        let handle = raw.close.clone().unwrap_or_default();
+        if !self.handles.remove(&handle) {
+            self.error(
+                &at(path, "close"),
+                format!("no open handle named `{handle}` (open one with `open: PATH` and `as: {handle}`)"),
+            );
+        }
+        Step::Close { handle }
+    }
+
+    fn read(&mut self, path: &str, raw: &RawStep) -> Step {
+        let lines = raw.lines.as_deref().and_then(|re| match regex::Regex::new(re) {
+            Ok(re) => Some(re),
+            Err(e) => {
+                // regex's message spans lines (pattern, caret, error);
+                // its last line says what is wrong.
+                let text = e.to_string();
+                let why = text.lines().last().unwrap_or("").trim_start_matches("error: ").to_string();
+                self.error(&at(path, "lines"), format!("`lines` is not a valid regular expression: {why}"));
+                None
+            }
+        });
+        Step::Read {
+            path: raw.read.clone().unwrap_or_default(),
+            check: ReadCheck { equals: raw.equals.clone(), contains: raw.contains.clone(), lines },
+        }
+    }
+
+    fn write(&mut self, path: &str, raw: &RawStep) -> Step {
+        if raw.content.is_none() {
+            self.error(path, "`write` needs `content:`");
+        }
+        Step::Write { path: raw.write.clone().unwrap_or_default(), content: raw.content.clone().unwrap_or_default() }
     }
 
     /// `start` -> Some(true), `stop` -> Some(false), else an error.
@@ -712,6 +704,14 @@ impl Validator<'_> {
         }
         Final { allow, refcount: raw.refcount.clone(), absent: raw.absent.clone() }
     }
+}
+
+/// The deepest loops and parallel groups may nest.
+const MAX_DEPTH: usize = 8;
+
+/// The YAML path of `key` in the step at `path`.
+fn at(path: &str, key: &str) -> String {
+    format!("{path}.{key}")
 }
 
 /// The module each stress verb drives.

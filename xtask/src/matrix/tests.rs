@@ -1,0 +1,123 @@
+use super::*;
+
+fn parse_with(text: &str, existing: &[&str]) -> Result<Matrix, LocatedErrors> {
+    let existing: Vec<PathBuf> = existing.iter().map(PathBuf::from).collect();
+    let exists = move |p: &Path| existing.iter().any(|e| e == p);
+    let cx = Context { base_dir: Path::new("/m"), configs_dir: Path::new("/kc"), exists: &exists };
+    parse(Path::new("/m/matrix.yaml"), text, &cx)
+}
+
+fn messages(result: Result<Matrix, LocatedErrors>) -> Vec<String> {
+    result.unwrap_err().0.iter().map(|e| e.to_string()).collect()
+}
+
+#[test]
+fn valid_matrix_resolves_paths_and_defaults() {
+    let text = "\
+variants:
+  - name: upstream
+    description: the default source
+  - name: stop-machine
+    patches: [../patches/stop-machine]
+    configs: [base, extra/my.config]
+  - name: mine
+    source: { git: /src/linux, ref: v6.12 }
+";
+    let m = parse_with(text, &["/kc/base.config", "/m/../patches/stop-machine", "/m/extra/my.config", "/src/linux"])
+        .unwrap();
+    assert_eq!(m.variants.len(), 3);
+    assert_eq!(m.variants[0].source, Source::default_tarball());
+    assert_eq!(m.variants[0].configs, vec![PathBuf::from("/kc/base.config")]);
+    assert_eq!(m.variants[1].patches, vec![PathBuf::from("/m/../patches/stop-machine")]);
+    assert_eq!(m.variants[1].configs[1], PathBuf::from("/m/extra/my.config"));
+    assert_eq!(m.variants[2].source, Source::Git { repo: "/src/linux".into(), rev: "v6.12".into() });
+}
+
+#[test]
+fn unknown_key_names_file_line_and_column() {
+    let text = "variants:\n  - name: a\n    patchez: []\n";
+    assert_eq!(
+        messages(parse_with(text, &["/kc/base.config"])),
+        vec!["/m/matrix.yaml:3:5: variants[0]: unknown field `patchez`, expected one of `name`, `description`, `source`, `patches`, `configs`"]
+    );
+}
+
+#[test]
+fn wrong_type_is_located() {
+    let text = "variants:\n  - name: a\n    configs: base\n";
+    let msgs = messages(parse_with(text, &[]));
+    assert_eq!(msgs.len(), 1);
+    assert!(
+        msgs[0].starts_with(
+            "/m/matrix.yaml:3:14: variants[0].configs: invalid type: string \"base\", expected a sequence"
+        ),
+        "{msgs:?}"
+    );
+}
+
+#[test]
+fn semantic_errors_are_all_reported_with_positions() {
+    let text = "\
+variants:
+  - name: a
+    configs: [base, nope]
+  - name: a
+    patches:
+      - missing.patch
+  - name: Bad Name
+    source: { tarball: /t.tar.xz, dir: /d }
+  - name: g
+    source: { git: /src/linux }
+";
+    assert_eq!(
+        messages(parse_with(text, &["/kc/base.config", "/src/linux"])),
+        vec![
+            "/m/matrix.yaml:3:21: Kconfig fragment `nope` not found at /kc/nope.config (expected a name from kernel-configs/ such as `base`, or a path to a .config fragment)",
+            "/m/matrix.yaml:4:11: duplicate variant name `a` (first used by variants[0])",
+            "/m/matrix.yaml:6:9: patch input /m/missing.patch does not exist (expected a patch/mbox file, a quilt series file, or a directory)",
+            "/m/matrix.yaml:7:11: variant name `Bad Name` is not allowed: expected 1-64 characters from a-z, 0-9, `-`, `_`, `.` (it names directories)",
+            "/m/matrix.yaml:8:13: expected exactly one of `tarball: PATH`, `dir: PATH`, or `git: PATH` with `ref: REV`",
+            "/m/matrix.yaml:10:13: a git source needs `ref:` (a branch, tag or commit)",
+        ]
+    );
+}
+
+#[test]
+fn empty_and_syntax_errors() {
+    assert_eq!(
+        messages(parse_with("variants: []\n", &[])),
+        vec!["/m/matrix.yaml:1:11: `variants` is empty: expected at least one variant"]
+    );
+    let msgs = messages(parse_with("variants:\n  - name: \"unterminated\n", &[]));
+    assert!(msgs[0].starts_with("/m/matrix.yaml:3:1: "), "{msgs:?}");
+}
+
+#[test]
+fn a_scenario_can_have_its_own_repetitions() {
+    let text = "\
+variants:
+  - name: a
+  - name: b
+scenarios:
+  - timing
+  - scenario: correctness
+    repetitions: 2
+repetitions: 6
+";
+    let m = parse_with(text, &["/kc/base.config", "/m/timing.yaml", "/m/correctness.yaml"]).unwrap();
+    assert_eq!(m.scenario_repetitions, vec![None, Some(2)]);
+    assert_eq!(m.repetitions, 6);
+    let bad = text.replace("repetitions: 2", "repetitions: 0");
+    assert_eq!(
+        messages(parse_with(&bad, &["/kc/base.config", "/m/timing.yaml", "/m/correctness.yaml"])),
+        vec!["/m/matrix.yaml:7:18: `repetitions` is 0: expected at least 1"]
+    );
+}
+
+#[test]
+fn select_unknown_variant_lists_known_ones() {
+    let m = parse_with("variants:\n  - name: a\n  - name: b\n", &["/kc/base.config"]).unwrap();
+    assert_eq!(m.select(&[]).unwrap().len(), 2);
+    let err = m.select(&["c".to_string()]).unwrap_err().to_string();
+    assert_eq!(err, "no variant named `c` in /m/matrix.yaml; known variants: a, b");
+}
