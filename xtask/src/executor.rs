@@ -9,17 +9,18 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::classify;
-use crate::classify::EventClass;
 use crate::fsutil::write_atomic;
 use crate::guest::qemu::Accel;
 use crate::guest::runner::{self, BootSpec, Booted, Checkpoint, Deadlines, Guest, ProgramOutcome, RunOutcome, RunSpec};
+use crate::kernel_event::EventClass;
+use crate::outcome::RunEnd;
 use crate::prepare::Prepared;
 use crate::progress::{Progress, Reporter};
 use crate::project;
 use crate::record::{BootRef, RunRecord, RUN_RECORD_SCHEMA, VERDICT_FILE};
 use crate::scenario::compile::{self, Compiled, Metrics};
 use crate::scenario::{self, builtin, Scenario};
-use crate::verdict::{self, Judgement, RunEnd};
+use crate::verdict::{self, Judgement};
 use modrig_proto::Program;
 
 /// What a cell executes: a scenario and the agent program compiled from it.

@@ -17,16 +17,16 @@ use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use xshell::Shell;
 
-use crate::diff::CellKey;
+use crate::cell::CellKey;
 use crate::executor::{self, Plan};
 use crate::matrix::plan::{self, Cell, PlannedScenario, Shard};
 use crate::matrix::Matrix;
+use crate::metrics::Metric;
+use crate::outcome::{RunEnd, Verdict};
 use crate::prepare::{self, HostOptions, Prepared};
 use crate::progress::{Progress, Reporter};
 use crate::record::{RunRecord, RUN_RECORD_SCHEMA, VERDICT_FILE};
 use crate::results::{self, FileHash, HostRecord, Inputs, Manifest, RunDir, VariantInputs};
-use crate::scenario::Metric;
-use crate::verdict::{RunEnd, Verdict};
 use crate::{fsutil, project, timefmt};
 
 /// What a run needs besides its cells: the guests and the scenarios.

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
+use crate::outcome::Verdict;
 use crate::progress::{BuildEvent, Progress, Reporter};
-use crate::verdict::Verdict;
 
 /// How much of a run a human reporter shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::diff::{CellKey, CellResult, DiffConfig};
+use crate::cell::{CellKey, CellResult};
+use crate::diff_config::DiffConfig;
 use crate::fsutil::write_atomic;
 use crate::guest::accel::AccelDecision;
 use crate::hashing::sha256_hex;

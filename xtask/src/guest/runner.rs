@@ -16,8 +16,8 @@ use super::channel::{Channel, Listener, Received};
 use super::console::Console;
 use super::hostload::{HostLoad, HostLoadSampler};
 use super::qemu::{self, Accel, Detectors, GuestSpec};
+use crate::outcome::RunEnd;
 use crate::progress::{Progress, Reporter};
-use crate::verdict::RunEnd;
 
 /// How long the rig waits before it calls a program hung (the boot's own
 /// deadline is [`BootSpec::boot_deadline`], see [`boot_deadline`]).

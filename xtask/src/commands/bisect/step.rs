@@ -13,9 +13,9 @@ use crate::commands::flags::HostArgs;
 use crate::executor::{self, Plan};
 use crate::kernel::build::{self, BuildEnv};
 use crate::kernel::failure::{BuildFailure, BuildPart};
+use crate::outcome::Verdict;
 use crate::prepare;
 use crate::variant::{Source, Variant};
-use crate::verdict::Verdict;
 
 /// What a step tells `git bisect`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,7 +215,7 @@ pub fn test_commit(cx: &StepContext<'_>, n: usize, phase: &str, commit: &str, su
                     .kernel_events
                     .iter()
                     .find(|e| {
-                        use crate::classify::EventClass::*;
+                        use crate::kernel_event::EventClass::*;
                         matches!(e.class, Panic | Oops | Bug | HungTask | SoftLockup | HardLockup | RcuStall)
                     })
                     .or_else(|| run.kernel_events.first());
