@@ -16,11 +16,11 @@ use crate::kernel_event::EventClass;
 use crate::outcome::RunEnd;
 use crate::prepare::Prepared;
 use crate::progress::{Progress, Reporter};
-use crate::project;
 use crate::record::{BootRef, RunRecord, RUN_RECORD_SCHEMA, VERDICT_FILE};
 use crate::scenario::compile::{self, Compiled, Metrics};
 use crate::scenario::{self, builtin, Scenario};
 use crate::verdict::{self, Judgement};
+use crate::{inputs, project};
 use modrig_proto::Program;
 
 /// What a cell executes: a scenario and the agent program compiled from it.
@@ -33,8 +33,7 @@ impl Plan {
     /// A built-in scenario's name, else a scenario file, else
     /// `scenarios/<name>.yaml`.
     pub fn resolve(name: &str) -> Result<Plan> {
-        let kbuild = std::fs::read_to_string(project::guest_modules_dir().join("Kbuild"))?;
-        let modules = scenario::kbuild_modules(&kbuild);
+        let modules = inputs::stress_modules()?;
         let known = scenario::Known { modules: &modules };
         let scenario = if let Some(builtin) = builtin::find(name) {
             scenario::parse(&builtin.file, builtin.text, &known)?
@@ -48,7 +47,7 @@ impl Plan {
                     builtin::names().collect::<Vec<_>>().join(", ")
                 );
             }
-            scenario::load(&file, &known)?
+            inputs::load_scenario(&file, &known)?
         };
         let compiled = compile::compile(&scenario);
         Ok(Plan { scenario, compiled })

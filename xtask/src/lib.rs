@@ -15,6 +15,7 @@ pub mod executor;
 pub mod fsutil;
 pub mod guest;
 pub mod hashing;
+pub mod inputs;
 pub mod kernel;
 pub mod kernel_event;
 pub mod matrix;

@@ -73,7 +73,7 @@ pub fn prepare_variants(
     variants: &[String],
     reporter: &dyn Reporter,
 ) -> Result<(Vec<Prepared>, HostFacts)> {
-    let matrix = crate::matrix::load(&args.matrix)?;
+    let matrix = crate::inputs::load_matrix(&args.matrix)?;
     prepare_matrix_variants(sh, args, &matrix, variants, reporter)
 }
 

@@ -2,14 +2,14 @@
 //! the reports written into the run directory, the terminal table printed.
 //! What `matrix`, `report` and `merge` end with.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::diff::{self, Side, Status, Summary};
 use crate::progress::{Progress, Reporter};
-use crate::report;
 use crate::results::RunDir;
+use crate::{fsutil, report};
 
 /// Diffs a run's baseline against its candidate and writes its reports
 /// into the run directory; prints the terminal table unless `quiet` (the
@@ -24,7 +24,7 @@ pub fn report_run(run: &Path, quiet: bool, reporter: &dyn Reporter) -> Result<St
 /// colour on a terminal) and where the reports went unless `quiet`, and
 /// reports them.
 pub fn publish(summary: &Summary, dir: &Path, quiet: bool, reporter: &dyn Reporter) -> Result<()> {
-    let written = report::write_all(summary, dir)?;
+    let written = write_reports(summary, dir)?;
     if !quiet {
         print!("{}", report::terminal(summary, std::io::IsTerminal::is_terminal(&std::io::stdout())));
         for path in &written {
@@ -39,6 +39,19 @@ pub fn publish(summary: &Summary, dir: &Path, quiet: bool, reporter: &dyn Report
         reports: written,
     });
     Ok(())
+}
+
+/// Writes `report.md`, `summary.json`, `junit.xml` and `report.html` into
+/// `dir`, each atomically (a reader never sees half a report), and returns
+/// their paths in [`report::FILES`] order.
+pub fn write_reports(summary: &Summary, dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for (name, text) in report::FILES.iter().zip(report::render_all(summary)?) {
+        let path = dir.join(name);
+        fsutil::write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+        paths.push(path);
+    }
+    Ok(paths)
 }
 
 /// The summary of a stored run: its baseline against its candidate, with

@@ -25,7 +25,18 @@ const LAYERS: [(&str, &[&str]); 5] = [
     // carried out, results on disk and their reports.
     (
         "I/O shells",
-        &["doctor", "executor", "guest", "kernel", "matrix_job", "prepare", "reporter", "results", "run_report"],
+        &[
+            "doctor",
+            "executor",
+            "guest",
+            "inputs",
+            "kernel",
+            "matrix_job",
+            "prepare",
+            "reporter",
+            "results",
+            "run_report",
+        ],
     ),
     // Commands: one module per subcommand under `commands/` (see
     // `no_command_calls_another`).
@@ -270,4 +281,35 @@ fn no_command_calls_another() {
         }
     }
     assert!(problems.is_empty(), "a command calls another; move what they share below them:\n{}", problems.join("\n"));
+}
+
+/// What in a pure core or plain-data module would be I/O: the file system,
+/// processes, sockets, the environment, printing.
+const IO_MARKERS: [&str; 9] =
+    ["std::fs", "fs::", "File::", "std::process", "Command::new", "std::net", "std::env", "println!", "eprintln!"];
+
+#[test]
+fn plain_data_and_pure_cores_do_no_io() {
+    let src = src_dir();
+    let mut problems = Vec::new();
+    for (_, members) in LAYERS.iter().filter(|(name, _)| *name == "plain data" || *name == "pure cores") {
+        for module in *members {
+            let mut files = Vec::new();
+            let dir = src.join(module);
+            if dir.is_dir() {
+                rust_files(&dir, &mut files);
+            }
+            let file = src.join(format!("{module}.rs"));
+            if file.is_file() {
+                files.push(file);
+            }
+            for file in files.iter().filter(|f| f.file_name().is_some_and(|n| n != "tests.rs")) {
+                let code = product_code(&fs::read_to_string(file).unwrap());
+                for marker in IO_MARKERS.iter().filter(|m| code.contains(**m)) {
+                    problems.push(format!("{} (`{module}`) uses `{marker}`", file.display()));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "I/O belongs in the I/O shells:\n{}", problems.join("\n"));
 }

@@ -18,7 +18,7 @@ use crate::kernel::build::{self, BuildEnv, BuiltKernel};
 use crate::progress::{BuildEvent, Progress, Reporter};
 use crate::reporter::{self, Detail};
 use crate::variant::Variant;
-use crate::{doctor, matrix, project};
+use crate::{doctor, inputs, project};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -103,7 +103,7 @@ fn bench_build(sh: &Shell, args: &BenchBuildArgs) -> Result<()> {
     if !args.keep_cache && cache.exists() {
         fs::remove_dir_all(&cache).with_context(|| format!("cannot empty {}", cache.display()))?;
     }
-    let defaults = matrix::load(&project::default_matrix())?;
+    let defaults = inputs::load_matrix(&project::default_matrix())?;
     let upstream = defaults.variant("upstream").context("the default matrix has no `upstream` variant")?.clone();
     let baseline =
         defaults.variant("stop-machine").context("the default matrix has no `stop-machine` variant")?.clone();

@@ -16,11 +16,11 @@ use xshell::Shell;
 
 use crate::calibration::{self, Calibration};
 use crate::commands::flags::{HostArgs, ResultsArgs, SelectionArgs};
-use crate::matrix::{self, Matrix};
+use crate::matrix::Matrix;
 use crate::matrix_job::{self, Job};
 use crate::reporter::{self, Detail};
 use crate::results::RunDir;
-use crate::{fsutil, run_report};
+use crate::{fsutil, inputs, run_report};
 
 #[derive(Debug, Args)]
 pub struct CalibrateArgs {
@@ -50,7 +50,7 @@ const AGAIN_SUFFIX: &str = "-again";
 
 impl CalibrateArgs {
     pub fn run(self, sh: &Shell) -> Result<ExitCode> {
-        let matrix = matrix::load(&self.host.matrix)?;
+        let matrix = inputs::load_matrix(&self.host.matrix)?;
         let boots = self.boots.unwrap_or(matrix.repetitions);
         if boots == 0 || self.comparisons == 0 {
             bail!("--boots and --comparisons must be at least 1");

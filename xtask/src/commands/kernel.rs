@@ -10,7 +10,7 @@ use xshell::Shell;
 use crate::kernel::build::{self, BuildEnv};
 use crate::reporter::{self, Detail};
 use crate::variant::Variant;
-use crate::{kernel, matrix, project};
+use crate::{inputs, kernel, project};
 
 #[derive(Debug, Subcommand)]
 pub enum KernelCommand {
@@ -62,7 +62,7 @@ impl KernelCommand {
 /// Loads the matrix, checks the host, and hands the selected variants and a
 /// build environment (cache, reporter) to `work`.
 fn with_env<T>(sh: &Shell, args: &BuildArgs, work: impl FnOnce(&BuildEnv<'_>, &[&Variant]) -> Result<T>) -> Result<T> {
-    let matrix = matrix::load(&args.matrix)?;
+    let matrix = inputs::load_matrix(&args.matrix)?;
     let reporter = reporter::for_command(args.json, Detail::Steps);
     kernel::with_matrix(
         sh,

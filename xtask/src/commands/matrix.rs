@@ -10,9 +10,9 @@ use xshell::Shell;
 
 use crate::commands::flags::{HostArgs, OutputArgs, ResultsArgs, SelectionArgs};
 use crate::matrix::plan::Shard;
-use crate::matrix::{self, Matrix};
+use crate::matrix::Matrix;
 use crate::reporter::{self, Detail};
-use crate::{matrix_job, run_report};
+use crate::{inputs, matrix_job, run_report};
 
 #[derive(Debug, Args)]
 pub struct MatrixArgs {
@@ -37,7 +37,7 @@ pub struct MatrixArgs {
 
 impl MatrixArgs {
     pub fn run(self, sh: &Shell) -> Result<ExitCode> {
-        let mut matrix = matrix::load(&self.host.matrix)?;
+        let mut matrix = inputs::load_matrix(&self.host.matrix)?;
         self.apply_overrides(&mut matrix)?;
         let job = matrix_job::Job {
             scenarios: self.selection.scenarios.clone(),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use crate::{matrix, project, scenario};
+use crate::{inputs, project, scenario};
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -17,18 +17,15 @@ pub struct ValidateArgs {
 impl ValidateArgs {
     pub fn run(self) -> Result<()> {
         let files = if self.files.is_empty() { default_files()? } else { self.files };
-        let kbuild = project::guest_modules_dir().join("Kbuild");
-        let kbuild_text =
-            std::fs::read_to_string(&kbuild).with_context(|| format!("cannot read {}", kbuild.display()))?;
-        let modules = scenario::kbuild_modules(&kbuild_text);
+        let modules = inputs::stress_modules()?;
         let known = scenario::Known { modules: &modules };
         let mut failed = 0;
         for file in &files {
             // The matrix lives beside the scenarios but is its own language.
             let result = if file.file_name().is_some_and(|n| n == "matrix.yaml") {
-                matrix::load(file).map(|m| format!("matrix, {} variants", m.variants.len()))
+                inputs::load_matrix(file).map(|m| format!("matrix, {} variants", m.variants.len()))
             } else {
-                scenario::load(file, &known).map(|s| format!("scenario `{}`, {} steps", s.name, s.steps.len()))
+                inputs::load_scenario(file, &known).map(|s| format!("scenario `{}`, {} steps", s.name, s.steps.len()))
             };
             match result {
                 Ok(summary) => println!("ok    {} ({summary})", file.display()),

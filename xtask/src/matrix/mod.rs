@@ -17,7 +17,6 @@ use serde::Deserialize;
 use crate::diag::{Located, LocatedErrors};
 use crate::diff_config::{Claim, DiffConfig, ExpectedChange, Thresholds};
 use crate::metrics::Metric;
-use crate::project;
 use crate::variant;
 pub use crate::variant::{Source, Variant};
 use crate::yaml_loc::YamlIndex;
@@ -179,17 +178,6 @@ pub struct Context<'a> {
     /// Bare fragment names (`base`) resolve to `<configs_dir>/<name>.config`.
     pub configs_dir: &'a Path,
     pub exists: &'a dyn Fn(&Path) -> bool,
-}
-
-/// Reads and validates a matrix file from disk.
-pub fn load(file: &Path) -> anyhow::Result<Matrix> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| anyhow::anyhow!("cannot read matrix file {}: {e}", file.display()))?;
-    let base_dir = file.parent().unwrap_or(Path::new("."));
-    let configs_dir = project::kernel_configs_dir();
-    let exists = |p: &Path| p.exists();
-    let context = Context { base_dir, configs_dir: &configs_dir, exists: &exists };
-    Ok(parse(file, &text, &context)?)
 }
 
 /// Parses and validates matrix text. Every problem found is reported with its

@@ -3,13 +3,11 @@
 //!
 //! Every renderer is a pure function of the summary, so the same summary
 //! (fresh from `diff`, or read back from `summary.json`) always renders the
-//! same bytes; only [`write_all`] touches the disk. One file per format;
+//! same bytes; none touches the disk (`run_report` writes them). One file per format;
 //! what the formats share (counts, labels, number formatting) lives here and
 //! in `num.rs`, so the formats cannot disagree about a number.
 
-use std::path::{Path, PathBuf};
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::diff::{CellSummary, ClaimRow, Comparison, Distribution, Finding, Status, Summary};
 use crate::diff_config::{Change, Claim};
@@ -30,19 +28,10 @@ pub use terminal::render as terminal;
 /// The files [`write_all`] writes, in order.
 pub const FILES: [&str; 4] = ["report.md", "summary.json", "junit.xml", "report.html"];
 
-/// Writes `report.md`, `summary.json`, `junit.xml` and `report.html` into
-/// `dir`, each atomically (a reader never sees half a report), and returns
-/// their paths in [`FILES`] order.
-pub fn write_all(summary: &Summary, dir: &Path) -> Result<Vec<PathBuf>> {
+/// Every format's text, in [`FILES`] order: what the run's reports hold.
+pub fn render_all(summary: &Summary) -> Result<[String; 4]> {
     let json = serde_json::to_string_pretty(summary)? + "\n";
-    let contents = [markdown(summary), json, junit(summary), html(summary)];
-    let mut paths = Vec::new();
-    for (name, text) in FILES.iter().zip(contents) {
-        let path = dir.join(name);
-        crate::fsutil::write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
-        paths.push(path);
-    }
-    Ok(paths)
+    Ok([markdown(summary), json, junit(summary), html(summary)])
 }
 
 /// How many of each kind of result the summary holds: the headline of

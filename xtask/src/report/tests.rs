@@ -596,20 +596,17 @@ fn markdown_leads_with_the_headline() {
 }
 
 #[test]
-fn write_all_writes_the_four_files() {
-    let dir = std::env::temp_dir().join(format!("modrig-report-test-{}", std::process::id()));
+fn render_all_gives_every_format_in_file_order() {
     let summary = hang();
-    let paths = write_all(&summary, &dir).unwrap();
-    let names: Vec<String> = paths.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    assert_eq!(names, FILES);
-    let json: Summary = serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    let [md, json, xml, page] = render_all(&summary).unwrap();
+    assert_eq!(FILES, ["report.md", "summary.json", "junit.xml", "report.html"]);
+    let json: Summary = serde_json::from_str(&json).unwrap();
     assert_eq!(
         (json.schema, json.status, json.cells.len()),
         (diff::SUMMARY_SCHEMA, Status::Regressed, summary.cells.len())
     );
     assert_eq!(json, summary);
-    assert_eq!(std::fs::read_to_string(dir.join("junit.xml")).unwrap(), junit(&summary));
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!((md, xml, page), (markdown(&summary), junit(&summary), html(&summary)));
 }
 
 /// A strict enough XML check for our own output: one root, tags nest and

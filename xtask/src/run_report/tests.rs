@@ -121,6 +121,12 @@ fn shards_merge_into_one_run_whose_report_matches_the_snapshot() {
     assert_eq!(manifest.merged_from.iter().map(|m| m.run_id.as_str()).collect::<Vec<_>>(), ["shard1", "shard2"]);
 
     let summary = summarize_run(&merged).unwrap();
+    // The reports are written beside the cells, one file per format.
+    let written = write_reports(&summary, &merged).unwrap();
+    let names: Vec<String> = written.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, report::FILES);
+    let stored: Summary = serde_json::from_slice(&std::fs::read(merged.join("summary.json")).unwrap()).unwrap();
+    assert_eq!((stored.status, stored.cells.len(), stored.runs), (summary.status, 4, summary.runs.clone()));
     assert_eq!(summary.status, Status::Clean);
     assert_eq!(summary.cells.len(), 4);
     // Log paths point into the merged run, relative to it.

@@ -284,12 +284,6 @@ pub fn parse(file: &Path, text: &str, known: &Known<'_>) -> Result<Scenario, Loc
     }
 }
 
-/// Reads and validates a scenario file.
-pub fn load(file: &Path, known: &Known<'_>) -> anyhow::Result<Scenario> {
-    let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-    Ok(parse(file, &text, known)?)
-}
-
 /// The module names in a Kbuild file's `obj-m += x.o` lines.
 pub fn kbuild_modules(kbuild: &str) -> Vec<String> {
     kbuild

@@ -226,7 +226,7 @@ fn the_shipped_scenarios_are_valid() {
     for entry in std::fs::read_dir(root.join("scenarios")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yaml") && path.file_name().is_some_and(|n| n != "matrix.yaml") {
-            load(&path, &Known { modules: &modules }).unwrap_or_else(|e| panic!("{e:#}"));
+            crate::inputs::load_scenario(&path, &Known { modules: &modules }).unwrap_or_else(|e| panic!("{e:#}"));
             checked += 1;
         }
     }
