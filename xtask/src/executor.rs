@@ -290,36 +290,8 @@ pub fn run_in_one_boot(
     let boot_ref = |position: usize| Some(BootRef { console_log: boot_log.clone(), position: position as u32 });
     let mut guest = match Guest::boot(&spec)? {
         Booted::Ready(guest) => guest,
-        Booted::Failed(failure) => {
-            // The first cell gets the failed boot's verdict and the whole console.
-            let facts = CellFacts {
-                end: failure.end,
-                events: &failure.events,
-                console: &failure.console,
-                console_log: first.dir.join("console.log"),
-                events_log: first.dir.join("events.jsonl"),
-                boot_to_ready: None,
-                boot_to_init: failure.boot_to_init,
-                wall: std::time::Duration::ZERO,
-                host_load: None,
-                boot: boot_ref(0),
-            };
-            let record = write_cell(prepared, first.plan, &first.dir, facts)?;
-            reporter.report(&cell_ended(first.label.clone(), &record, &first.dir));
-            return Ok(vec![record]);
-        }
+        Booted::Failed(failure) => return record_failed_boot(prepared, first, failure, boot_ref(0), reporter),
     };
-
-    /// One program run of a cell: the cell's only one, or one of its attempts.
-    struct Attempt {
-        cell: usize,
-        /// Where its files go: the cell's directory, or `<cell>.noisy-N/`.
-        dir: PathBuf,
-        outcome: ProgramOutcome,
-        /// Its part of the console: from here to the next attempt's `from`
-        /// (or the console's end, for the last one).
-        from: usize,
-    }
     let mut ran: Vec<Attempt> = Vec::new();
     let mut cut = 0usize;
     let at_boot = match guest.checkpoint("modrig: boot ready for cells", 0)? {
@@ -381,12 +353,61 @@ pub fn run_in_one_boot(
     let boot_to_ready = guest.boot_to_ready();
     let ready = guest.ready_event().clone();
     let finished = guest.finish();
+    let boot = BootFacts { ready: &ready, boot_to_ready, finished: &finished, console_log: &boot_log };
+    write_records(prepared, cells, &ran, &boot, reporter)
+}
 
+/// A boot that failed before its agent was ready: the first cell gets its
+/// verdict and the whole console; the others run in another boot.
+fn record_failed_boot(
+    prepared: &Prepared,
+    first: &BootCell<'_>,
+    failure: runner::BootFailure,
+    boot: Option<BootRef>,
+    reporter: &dyn Reporter,
+) -> Result<Vec<RunRecord>> {
+    let facts = CellFacts {
+        end: failure.end,
+        events: &failure.events,
+        console: &failure.console,
+        console_log: first.dir.join("console.log"),
+        events_log: first.dir.join("events.jsonl"),
+        boot_to_ready: None,
+        boot_to_init: failure.boot_to_init,
+        wall: std::time::Duration::ZERO,
+        host_load: None,
+        boot,
+    };
+    let record = write_cell(prepared, first.plan, &first.dir, facts)?;
+    reporter.report(&cell_ended(first.label.clone(), &record, &first.dir));
+    Ok(vec![record])
+}
+
+/// What a finished boot that cells shared tells each cell's record.
+struct BootFacts<'a> {
+    ready: &'a modrig_proto::Event,
+    boot_to_ready: std::time::Duration,
+    finished: &'a runner::Finished,
+    /// The boot's whole console.
+    console_log: &'a Path,
+}
+
+/// Writes each attempt's part of the console, events and `verdict.json`,
+/// once the boot has ended and every part is known. Returns the records of
+/// the cells (their last attempts), in order.
+fn write_records(
+    prepared: &Prepared,
+    cells: &[BootCell<'_>],
+    ran: &[Attempt],
+    boot: &BootFacts<'_>,
+    reporter: &dyn Reporter,
+) -> Result<Vec<RunRecord>> {
+    let finished = boot.finished;
     let mut runs: Vec<RunRecord> = Vec::new();
     for (index, attempt) in ran.iter().enumerate() {
         let to = ran.get(index + 1).map_or(finished.console.len(), |next| next.from);
         let console = finished.console.get(attempt.from..to).unwrap_or_default();
-        let events = with_ready(&ready, &attempt.outcome.events);
+        let events = with_ready(boot.ready, &attempt.outcome.events);
         let first_in_boot = index == 0;
         let facts = CellFacts {
             end: attempt.outcome.end.clone(),
@@ -394,11 +415,11 @@ pub fn run_in_one_boot(
             console,
             console_log: attempt.dir.join("console.log"),
             events_log: attempt.dir.join("events.jsonl"),
-            boot_to_ready: first_in_boot.then_some(boot_to_ready),
+            boot_to_ready: first_in_boot.then_some(boot.boot_to_ready),
             boot_to_init: if first_in_boot { finished.boot_to_init } else { None },
-            wall: if first_in_boot { boot_to_ready + attempt.outcome.wall } else { attempt.outcome.wall },
+            wall: if first_in_boot { boot.boot_to_ready + attempt.outcome.wall } else { attempt.outcome.wall },
             host_load: attempt.outcome.host_load,
-            boot: boot_ref(index),
+            boot: Some(BootRef { console_log: boot.console_log.to_path_buf(), position: index as u32 }),
         };
         let record = write_cell(prepared, cells[attempt.cell].plan, &attempt.dir, facts)?;
         // A spoiled attempt is kept aside; the cell's record is its last.
@@ -408,6 +429,17 @@ pub fn run_in_one_boot(
         }
     }
     Ok(runs)
+}
+
+/// One program run of a cell: the cell's only one, or one of its attempts.
+struct Attempt {
+    cell: usize,
+    /// Where its files go: the cell's directory, or `<cell>.noisy-N/`.
+    dir: PathBuf,
+    outcome: ProgramOutcome,
+    /// Its part of the console: from here to the next attempt's `from`
+    /// (or the console's end, for the last one).
+    from: usize,
 }
 
 /// Where the N-th spoiled attempt of the cell in `dir` is kept.
