@@ -313,3 +313,18 @@ fn plain_data_and_pure_cores_do_no_io() {
     }
     assert!(problems.is_empty(), "I/O belongs in the I/O shells:\n{}", problems.join("\n"));
 }
+
+#[test]
+fn only_commands_know_clap() {
+    let src = src_dir();
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let commands = src.join("commands");
+    let problems: Vec<String> = files
+        .iter()
+        .filter(|f| !f.starts_with(&commands) && f.file_name().is_some_and(|n| n != "main.rs"))
+        .filter(|f| product_code(&fs::read_to_string(f).unwrap()).contains("clap"))
+        .map(|f| format!("{} uses clap: flags are the commands' business (`commands/`)", f.display()))
+        .collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -37,7 +37,7 @@ pub struct HostArgs {
     #[arg(long, default_value_t = 256)]
     pub memory: u32,
     /// kvm, tcg, or auto (probe KVM by booting; fall back to TCG)
-    #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
+    #[arg(long, default_value = "auto", value_name = "auto|kvm|tcg")]
     pub accel: AccelChoice,
     /// Matrix file that declares the variants
     #[arg(long, value_name = "FILE", default_value_os_t = project::default_matrix())]

@@ -5,18 +5,31 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use super::qemu::Accel;
 use crate::fsutil::write_atomic;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// What the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccelChoice {
     /// KVM if a probe guest boots with it, else TCG
     Auto,
     Kvm,
     Tcg,
+}
+
+impl std::str::FromStr for AccelChoice {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<AccelChoice, String> {
+        match text {
+            "auto" => Ok(AccelChoice::Auto),
+            "kvm" => Ok(AccelChoice::Kvm),
+            "tcg" => Ok(AccelChoice::Tcg),
+            other => Err(format!("`{other}`: expected auto, kvm or tcg")),
+        }
+    }
 }
 
 pub use crate::record::AccelDecision;
