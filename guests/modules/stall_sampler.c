@@ -75,6 +75,7 @@
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
+#include "compat.h"
 #include "modrig_debugfs.h"
 
 #define SAMPLER_RING		1024	/* late records kept per CPU */
@@ -748,9 +749,8 @@ static int __init sampler_init(void)
 		}
 		sc->cpu = cpu;
 		raw_spin_lock_init(&sc->lock);
-		hrtimer_init(&sc->timer, CLOCK_MONOTONIC,
-			     HRTIMER_MODE_REL_PINNED_HARD);
-		sc->timer.function = sampler_fire;
+		modrig_hrtimer_setup(&sc->timer, sampler_fire, CLOCK_MONOTONIC,
+				     HRTIMER_MODE_REL_PINNED_HARD);
 		sampler_cpus[cpu] = sc;
 	}
 

@@ -30,6 +30,9 @@ pub enum Source {
     Dir(PathBuf),
     /// A git repository and a revision (anything `git rev-parse` accepts).
     Git { repo: PathBuf, rev: String },
+    /// A Debian kernel source package (`linux-source-7.2`), fetched from
+    /// Debian's archive (`kernel::debian`).
+    Debian { package: String },
 }
 
 impl Source {
@@ -42,6 +45,7 @@ impl Source {
             Source::Tarball(path) => format!("tarball {}", path.display()),
             Source::Dir(path) => format!("directory {}", path.display()),
             Source::Git { repo, rev } => format!("git {} at {rev}", repo.display()),
+            Source::Debian { package } => format!("Debian package {package}"),
         }
     }
 }

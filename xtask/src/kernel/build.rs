@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
 use super::failure::{BuildFailure, BuildPart, FailedIn};
-use super::{cache, kconfig, patches, runlog, source};
+use super::{cache, extmod, kconfig, patches, runlog, source};
 use crate::fsutil::write_atomic;
 use crate::hashing::sha256_hex;
 use crate::progress::{BuildEvent, Progress, Reporter};
@@ -155,7 +155,8 @@ fn build_variant_inner(env: &BuildEnv<'_>, variant: &Variant, started: Instant) 
     let merged_text = merged.render();
     let patch_list = patches::expand(&variant.patches)?;
     env.stage(variant, format!("identifying {}", variant.source.describe()));
-    let source_id = source::identify(sh, &variant.source, &env.cache)?;
+    let source_id = source::identify(sh, &variant.source, &env.cache)
+        .with_context(|| format!("variant {}: cannot get its source ({})", variant.name, variant.source.describe()))?;
     let key =
         cache::variant_key(&cache::KeyInputs::new(&source_id.identity, &patch_list, &merged_text, &env.toolchain));
     let kernel_dir = env.cache.join("kernels").join(&key);
@@ -251,7 +252,8 @@ fn with_patched_tree<T>(
 pub fn configure_variant(env: &BuildEnv<'_>, variant: &Variant) -> Result<PathBuf> {
     let merged = merge_fragments(&variant.configs)?;
     let patch_list = patches::expand(&variant.patches)?;
-    let source_id = source::identify(env.sh, &variant.source, &env.cache)?;
+    let source_id = source::identify(env.sh, &variant.source, &env.cache)
+        .with_context(|| format!("variant {}: cannot get its source ({})", variant.name, variant.source.describe()))?;
     let log = env.cache.join("logs").join(format!("{}-config.log", variant.name));
     fs::create_dir_all(env.cache.join("logs"))?;
     fs::write(&log, format!("modrig configure of variant {}\n", variant.name))?;
@@ -373,7 +375,7 @@ fn make_and_export(env: &BuildEnv<'_>, job: &Job<'_>, tree: &Path, out: &Path) -
             .with_context(|| format!("build produced no {from} in {}", out.display()))
             .failed_in(BuildPart::Kernel, Some(log))?;
     }
-    export_module_build_tree(env, tree, out, &staging.join("build"), log).failed_in(BuildPart::Kernel, Some(log))?;
+    extmod::export(tree, out, &staging.join("build"), &env.cc, log).failed_in(BuildPart::Kernel, Some(log))?;
     let release_file = out.join("include/config/kernel.release");
     let kernel_release = fs::read_to_string(&release_file)
         .with_context(|| format!("build produced no {}", release_file.display()))
@@ -428,29 +430,6 @@ fn run_make(
     on_object: impl FnMut(u64, &str),
 ) -> Result<u64> {
     runlog::run_logged(env.make_command(tree, args), what, log, on_object)
-}
-
-/// Installs what `make M=` needs (headers, scripts, Module.symvers, objtool)
-/// with the kernel's own `install-extmod-build`, as distributions do for
-/// their linux-headers packages. Modules can then be rebuilt against this
-/// variant at any time, whatever state the shared build directory is in.
-/// Its output goes to the build log.
-fn export_module_build_tree(env: &BuildEnv<'_>, tree: &Path, out: &Path, dest: &Path, log: &Path) -> Result<()> {
-    let script = tree.join("scripts/package/install-extmod-build");
-    if !script.is_file() {
-        bail!("{} is missing: this tree cannot export a module build tree", script.display());
-    }
-    let mut command = Command::new(&script);
-    command
-        .arg(dest)
-        .current_dir(out)
-        .env("srctree", tree)
-        .env("SRCARCH", "x86")
-        .env("CC", &env.cc)
-        .env("HOSTCC", &env.cc)
-        .env("MAKE", "make");
-    runlog::run_logged(command, "install-extmod-build", log, |_, _| {})?;
-    Ok(())
 }
 
 /// Builds `guests/modules` against the variant's exported build tree into

@@ -4,6 +4,8 @@
 
 pub mod build;
 pub mod cache;
+pub mod debian;
+pub mod extmod;
 pub mod failure;
 pub mod kconfig;
 pub mod patches;

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use xshell::{cmd, Shell};
 
+use super::debian;
 use crate::hashing::{hex, sha256_hex};
 use crate::variant::Source;
 
@@ -28,6 +29,8 @@ const PRISTINE_TAG: &str = "modrig-pristine";
 pub struct SourceId {
     pub identity: String,
     pub tree_key: String,
+    /// The tarball a tarball or Debian source is imported from.
+    pub tarball: Option<PathBuf>,
 }
 
 /// Computes the identity of `source` without preparing a tree. Cheap when
@@ -36,7 +39,21 @@ pub fn identify(sh: &Shell, source: &Source, cache: &Path) -> Result<SourceId> {
     match source {
         Source::Tarball(path) => {
             let sha = memoised_sha256(cache, path)?;
-            Ok(SourceId { identity: format!("tarball:sha256:{sha}"), tree_key: format!("tarball-{}", &sha[..16]) })
+            Ok(SourceId {
+                identity: format!("tarball:sha256:{sha}"),
+                tree_key: format!("tarball-{}", &sha[..16]),
+                tarball: Some(path.clone()),
+            })
+        }
+        Source::Debian { package } => {
+            let fetched = debian::fetch(sh, package, cache)?;
+            let sha = memoised_sha256(cache, &fetched.tarball)?;
+            Ok(SourceId {
+                identity: format!("debian:{package}={}:sha256:{sha}", fetched.version),
+                // The same tarball installed under /usr/src shares the tree.
+                tree_key: format!("tarball-{}", &sha[..16]),
+                tarball: Some(fetched.tarball),
+            })
         }
         Source::Git { repo, rev } => {
             let spec = format!("{rev}^{{commit}}");
@@ -48,6 +65,7 @@ pub fn identify(sh: &Shell, source: &Source, cache: &Path) -> Result<SourceId> {
             Ok(SourceId {
                 identity: format!("git:{commit}"),
                 tree_key: format!("git-{}", short_hash(path_bytes(&repo))),
+                tarball: None,
             })
         }
         Source::Dir(dir) => {
@@ -59,6 +77,7 @@ pub fn identify(sh: &Shell, source: &Source, cache: &Path) -> Result<SourceId> {
             Ok(SourceId {
                 identity: format!("dir:listing:{digest}"),
                 tree_key: format!("dir-{}", short_hash(path_bytes(&dir))),
+                tarball: None,
             })
         }
     }
@@ -71,8 +90,9 @@ pub fn prepare_tree(sh: &Shell, source: &Source, id: &SourceId, cache: &Path) ->
     let home = cache.join("sources").join(&id.tree_key);
     let tree = home.join("tree");
     match source {
-        Source::Tarball(tarball) => {
+        Source::Tarball(_) | Source::Debian { .. } => {
             if !tree.join(".git").is_dir() {
+                let tarball = id.tarball.as_deref().context("a tarball source without its tarball")?;
                 import_tarball(sh, tarball, &home)?;
             }
         }

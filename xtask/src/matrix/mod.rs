@@ -167,6 +167,8 @@ struct RawSource {
     tarball: Option<String>,
     dir: Option<String>,
     git: Option<String>,
+    /// A Debian kernel source package, `linux-source-<version>`.
+    debian: Option<String>,
     #[serde(rename = "ref")]
     rev: Option<String>,
 }
@@ -273,20 +275,36 @@ impl Checker<'_> {
         let base = self.cx.base_dir;
         let source = match raw {
             None => Some(Source::default_tarball()),
-            Some(src) => match (&src.tarball, &src.dir, &src.git, &src.rev) {
-                (Some(t), None, None, None) => Some(Source::Tarball(resolve(base, t))),
-                (None, Some(d), None, None) => Some(Source::Dir(resolve(base, d))),
-                (None, None, Some(g), Some(r)) if !r.trim().is_empty() => {
+            Some(src) => match (&src.tarball, &src.dir, &src.git, &src.rev, &src.debian) {
+                (Some(t), None, None, None, None) => Some(Source::Tarball(resolve(base, t))),
+                (None, Some(d), None, None, None) => Some(Source::Dir(resolve(base, d))),
+                (None, None, Some(g), Some(r), None) if !r.trim().is_empty() => {
                     Some(Source::Git { repo: resolve(base, g), rev: r.clone() })
                 }
-                (None, None, Some(_), _) => {
+                (None, None, None, None, Some(package)) => {
+                    let version = package.strip_prefix("linux-source-").unwrap_or_default();
+                    if version.is_empty() || !version.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
+                        self.error(
+                            &format!("{path}.debian"),
+                            format!(
+                                "`{package}` is not a Debian kernel source package: expected linux-source-<version>, \
+                                 e.g. linux-source-6.1, linux-source-6.12 or linux-source-7.2"
+                            ),
+                        );
+                        None
+                    } else {
+                        Some(Source::Debian { package: package.clone() })
+                    }
+                }
+                (None, None, Some(_), _, None) => {
                     self.error(path, "a git source needs `ref:` (a branch, tag or commit)".to_string());
                     None
                 }
                 _ => {
                     self.error(
                         path,
-                        "expected exactly one of `tarball: PATH`, `dir: PATH`, or `git: PATH` with `ref: REV`"
+                        "expected exactly one of `tarball: PATH`, `dir: PATH`, `git: PATH` with `ref: REV`, or \
+                         `debian: linux-source-<version>`"
                             .to_string(),
                     );
                     None

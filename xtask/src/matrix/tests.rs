@@ -76,10 +76,30 @@ variants:
             "/m/matrix.yaml:4:11: duplicate variant name `a` (first used by variants[0])",
             "/m/matrix.yaml:6:9: patch input /m/missing.patch does not exist (expected a patch/mbox file, a quilt series file, or a directory)",
             "/m/matrix.yaml:7:11: variant name `Bad Name` is not allowed: expected 1-64 characters from a-z, 0-9, `-`, `_`, `.` (it names directories)",
-            "/m/matrix.yaml:8:13: expected exactly one of `tarball: PATH`, `dir: PATH`, or `git: PATH` with `ref: REV`",
+            "/m/matrix.yaml:8:13: expected exactly one of `tarball: PATH`, `dir: PATH`, `git: PATH` with `ref: REV`, or `debian: linux-source-<version>`",
             "/m/matrix.yaml:10:13: a git source needs `ref:` (a branch, tag or commit)",
         ]
     );
+}
+
+#[test]
+fn a_debian_source_names_a_linux_source_package() {
+    let text = "\
+variants:
+  - name: mainline
+    source: { debian: linux-source-7.2 }
+  - name: other
+    source: { debian: linux-image-amd64 }
+";
+    assert_eq!(
+        messages(parse_with(text, &["/kc/base.config"])),
+        vec![
+            "/m/matrix.yaml:5:23: `linux-image-amd64` is not a Debian kernel source package: expected linux-source-<version>, e.g. linux-source-6.1, linux-source-6.12 or linux-source-7.2"
+        ]
+    );
+    let text = "variants:\n  - name: mainline\n    source: { debian: linux-source-7.2 }\n";
+    let m = parse_with(text, &["/kc/base.config"]).unwrap();
+    assert_eq!(m.variants[0].source, Source::Debian { package: "linux-source-7.2".into() });
 }
 
 #[test]
