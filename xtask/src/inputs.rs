@@ -22,6 +22,15 @@ pub fn load_matrix(file: &Path) -> Result<Matrix> {
     Ok(matrix::parse(file, &text, &context)?)
 }
 
+/// Whether `file` is a matrix rather than a scenario: it is named
+/// `matrix.yaml`, or it has a top-level `variants:` key (a scenario has
+/// none). An unreadable file is not a matrix (reading it as a scenario says
+/// why it cannot be read).
+pub fn is_matrix_file(file: &Path) -> bool {
+    file.file_name().is_some_and(|n| n == "matrix.yaml")
+        || std::fs::read_to_string(file).is_ok_and(|text| matrix::has_variants_key(&text))
+}
+
 /// Reads and validates a scenario file.
 pub fn load_scenario(file: &Path, known: &Known<'_>) -> Result<Scenario> {
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;

@@ -21,8 +21,8 @@ impl ValidateArgs {
         let known = scenario::Known { modules: &modules };
         let mut failed = 0;
         for file in &files {
-            // The matrix lives beside the scenarios but is its own language.
-            let result = if file.file_name().is_some_and(|n| n == "matrix.yaml") {
+            // Matrices live beside the scenarios but are their own language.
+            let result = if inputs::is_matrix_file(file) {
                 inputs::load_matrix(file).map(|m| format!("matrix, {} variants", m.variants.len()))
             } else {
                 inputs::load_scenario(file, &known).map(|s| format!("scenario `{}`, {} steps", s.name, s.steps.len()))

@@ -49,10 +49,9 @@ fn copy_module_build_tree(tree: &Path, out: &Path, dest: &Path) -> Result<()> {
     let auto_conf = out.join("include/config/auto.conf");
     let config = fs::read_to_string(&auto_conf).with_context(|| format!("cannot read {}", auto_conf.display()))?;
     let enabled = |symbol: &str| config.lines().any(|line| line == format!("{symbol}=y"));
-    for (root, wanted) in [
-        (tree, &wanted_from_source as &dyn Fn(&str) -> bool),
-        (out, &|rel: &str| wanted_from_objtree(rel, &enabled)),
-    ] {
+    for (root, wanted) in
+        [(tree, &wanted_from_source as &dyn Fn(&str) -> bool), (out, &|rel: &str| wanted_from_objtree(rel, &enabled))]
+    {
         let mut files = Vec::new();
         list_files(root, root, &mut files)?;
         for rel in files.iter().filter(|rel| wanted(rel)) {

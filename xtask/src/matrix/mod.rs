@@ -182,6 +182,12 @@ pub struct Context<'a> {
     pub exists: &'a dyn Fn(&Path) -> bool,
 }
 
+/// Whether YAML `text` has a top-level `variants:` key, as every matrix
+/// does and no scenario may.
+pub fn has_variants_key(text: &str) -> bool {
+    text.lines().any(|line| line.strip_prefix("variants:").is_some())
+}
+
 /// Parses and validates matrix text. Every problem found is reported with its
 /// position, not just the first.
 pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, LocatedErrors> {

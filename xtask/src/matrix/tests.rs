@@ -141,3 +141,9 @@ fn select_unknown_variant_lists_known_ones() {
     let err = m.select(&["c".to_string()]).unwrap_err().to_string();
     assert_eq!(err, "no variant named `c` in /m/matrix.yaml; known variants: a, b");
 }
+
+#[test]
+fn a_matrix_is_told_from_a_scenario_by_its_variants_key() {
+    assert!(has_variants_key("# comment\nvariants:\n  - name: a\n"));
+    assert!(!has_variants_key("name: s\nsteps:\n  - load: m\n    variants: nope\n"));
+}
