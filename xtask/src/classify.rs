@@ -205,7 +205,7 @@ impl<'a> Console<'a> {
         }
         let msg = line.msg;
         let after_rule = index > 0 && is_rule(self.msg(index - 1), '=');
-        if msg.starts_with("WARNING: CPU: ") {
+        if is_warning_header(msg) {
             return Some(Kind::Warn);
         }
         if (msg.starts_with("WARNING: ") || msg.starts_with("[ BUG: "))
@@ -649,6 +649,24 @@ fn parse_cpu_line(msg: &str) -> Option<CpuLine<'_>> {
     Some(CpuLine { cpu, pid, comm: comm.filter(|comm| !comm.is_empty()) })
 }
 
+/// A WARN()'s header line, in either of the kernel's formats:
+/// `WARNING: CPU: 1 PID: 87 at kernel/module/main.c:12 f+0x7/0x10 [m]`
+/// (up to 6.x), or `WARNING: kernel/module/main.c:12 at f+0x7/0x10 [m],
+/// CPU#1: insmod/87` (7.x). Lockdep's `WARNING: possible ...` headers have
+/// neither form.
+fn is_warning_header(msg: &str) -> bool {
+    let Some(rest) = msg.strip_prefix("WARNING: ") else { return false };
+    if rest.starts_with("CPU: ") {
+        return true;
+    }
+    // 7.x: "<file>:<line> at <symbol>..., CPU#<n>: <comm>/<pid>"
+    let Some((place, after)) = rest.split_once(" at ") else { return false };
+    let file_line = place.rsplit_once(':').is_some_and(|(file, line)| {
+        !file.is_empty() && !file.contains(' ') && !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit())
+    });
+    file_line && after.contains(", CPU#")
+}
+
 /// The decimal number at the start of `text`, and the rest.
 fn leading_number(text: &str) -> Option<(u32, &str)> {
     let digits = text.bytes().take_while(u8::is_ascii_digit).count();
@@ -669,10 +687,19 @@ fn identity<'a>(kind: Kind, header: &'a str, lines: &[Line<'a>]) -> Identity<'a>
     let mut identity = Identity::default();
     match kind {
         Kind::Warn => {
-            // "WARNING: CPU: 1 PID: 87 at ..."
+            // "WARNING: CPU: 1 PID: 87 at ..." (up to 6.x)
             if let Some((cpu, rest)) = header.strip_prefix("WARNING: CPU: ").and_then(leading_number) {
                 identity.cpu = Some(cpu);
                 identity.pid = rest.strip_prefix(" PID: ").and_then(leading_number).map(|(pid, _)| pid);
+            } else if let Some((_, who)) = header.rsplit_once(", CPU#") {
+                // "WARNING: file.c:13 at f+0x7/0x10 [m], CPU#0: insmod/43" (7.x)
+                if let Some((cpu, task)) = leading_number(who) {
+                    identity.cpu = Some(cpu);
+                    if let Some((comm, pid)) = task.strip_prefix(": ").and_then(|task| task.rsplit_once('/')) {
+                        identity.task = Some(comm);
+                        identity.pid = leading_number(pid).map(|(pid, _)| pid);
+                    }
+                }
             }
         }
         Kind::SoftLockup => {

@@ -883,3 +883,133 @@ fn a_long_console_is_read_in_one_pass() {
     let last = events.last().unwrap();
     assert_eq!((last.class, last.first_line), (EventClass::Lockdep, 119 * lines_per_copy + 80));
 }
+
+/// A console captured from a real guest of Debian's 7.2.13 (base config,
+/// QEMU TCG): `fixture_provoke`, the fixtures and the symbol-get race.
+fn console_7_2(name: &str) -> String {
+    let path = format!("{}/../fixtures/console/7.2/{name}.log", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The panic that ends a report under `oops=panic`: lines `at`-`at + 1`.
+fn fatal_exception(at: usize) -> Expected<'static> {
+    Expected {
+        class: EventClass::Panic,
+        title: "Kernel panic - not syncing: Fatal exception",
+        lines: (at, at + 1),
+        cpu: None,
+        pid: None,
+        task: None,
+        contains: &[],
+        excludes: &[],
+    }
+}
+
+#[test]
+fn mainline_7_2_reports_are_classified_with_their_new_formats() {
+    // 7.x prints WARNINGs as "WARNING: file:line at symbol, CPU#n: comm/pid".
+    check(
+        &console_7_2("warn-in-init"),
+        &[Expected {
+            class: EventClass::Warning,
+            title: "WARNING: fixture_warn.c:13 at fixture_warn_init+0x7/0x1000 [fixture_warn], CPU#0: modrig-agent/43",
+            lines: (207, 242),
+            cpu: Some(0),
+            pid: Some(43),
+            task: Some("modrig-agent"),
+            contains: &["------------[ cut here ]------------", "modrig fixture: warning in init", "do_init_module"],
+            excludes: &["loading out-of-tree module taints kernel"],
+        }],
+    );
+    check(
+        &console_7_2("bug"),
+        &[
+            Expected {
+                class: EventClass::Bug,
+                title: "kernel BUG at fixture_provoke.c:66!",
+                lines: (203, 250),
+                cpu: Some(1),
+                pid: Some(42),
+                task: Some("modrig-agent"),
+                contains: &["Oops: invalid opcode", "fixture_provoke_init"],
+                excludes: &[],
+            },
+            fatal_exception(251),
+        ],
+    );
+    check(
+        &console_7_2("oops-null-deref"),
+        &[
+            Expected {
+                class: EventClass::Oops,
+                title: "BUG: kernel NULL pointer dereference, address: 0000000000000000",
+                lines: (204, 254),
+                cpu: Some(0),
+                pid: Some(42),
+                task: Some("modrig-agent"),
+                contains: &["fixture_provoke_init"],
+                excludes: &[],
+            },
+            fatal_exception(255),
+        ],
+    );
+    check(
+        &console_7_2("soft-lockup"),
+        &[Expected {
+            class: EventClass::SoftLockup,
+            title: "watchdog: BUG: soft lockup - CPU#1 stuck for 10s! [modrig-agent:42]",
+            lines: (209, 242),
+            cpu: Some(1),
+            pid: Some(42),
+            task: Some("modrig-agent"),
+            contains: &["fixture_provoke_init"],
+            excludes: &[],
+        }],
+    );
+    check(
+        &console_7_2("panic-in-init"),
+        &[Expected {
+            class: EventClass::Panic,
+            title: "Kernel panic - not syncing: modrig fixture: panic in init",
+            lines: (205, 231),
+            cpu: Some(1),
+            pid: Some(42),
+            task: Some("modrig-agent"),
+            contains: &["fixture_panic_init"],
+            excludes: &[],
+        }],
+    );
+    let hung = |title, lines| Expected {
+        class: EventClass::HungTask,
+        title,
+        lines,
+        cpu: None,
+        pid: Some(42),
+        task: Some("modrig-agent"),
+        contains: &["fixture_hang_exit_exit"],
+        excludes: &[],
+    };
+    check(
+        &console_7_2("hung-rmmod"),
+        &[
+            hung("INFO: task modrig-agent:42 blocked for more than 10 seconds.", (212, 233)),
+            hung("INFO: task modrig-agent:42 blocked for more than 20 seconds.", (952, 973)),
+        ],
+    );
+    check(
+        &console_7_2("symbol-get-bug"),
+        &[
+            Expected {
+                class: EventClass::Bug,
+                title: "kernel BUG at kernel/module/main.c:185!",
+                lines: (206, 244),
+                cpu: Some(0),
+                pid: Some(45),
+                task: Some("modrig_symget/0"),
+                contains: &["__symbol_get+0xc1/0xd0", "churn_thread"],
+                excludes: &[],
+            },
+            fatal_exception(245),
+        ],
+    );
+}
