@@ -10,8 +10,10 @@
  *   what=soft_lockup  spins for `seconds` with preemption disabled (the
  *                     soft lockup watchdog reports it after 2 x
  *                     watchdog_thresh)
- *   what=rcu_stall    spins for `seconds` in an RCU read-side critical
- *                     section with interrupts off (an RCU CPU stall)
+ *   what=rcu_stall    queues an RCU callback, so that a grace period
+ *                     waits for every CPU, then spins for `seconds` with
+ *                     interrupts off: no quiescent state on this CPU (an
+ *                     RCU CPU stall after rcu_cpu_stall_timeout)
  *   what=kasan_uaf    reads a freed allocation (a KASAN report on a
  *                     kernel built with debug.config; nothing without it)
  *
@@ -41,6 +43,12 @@ MODULE_PARM_DESC(seconds, "how long soft_lockup and rcu_stall spin");
 /* Volatile, so that the compiler neither removes nor traps the accesses. */
 static int *volatile fixture_null;
 static volatile int fixture_sink;
+
+static struct rcu_head fixture_rcu_head;
+
+static void fixture_rcu_done(struct rcu_head *head)
+{
+}
 
 static void spin_for(unsigned int secs)
 {
@@ -73,12 +81,14 @@ static int __init fixture_provoke_init(void)
 	} else if (!strcmp(what, "rcu_stall")) {
 		unsigned long flags;
 
-		rcu_read_lock();
+		/* A grace period must start, and wait for this CPU. */
+		call_rcu(&fixture_rcu_head, fixture_rcu_done);
 		local_irq_save(flags);
-		/* jiffies stand still with interrupts off on this CPU. */
+		/* Not spin_for(): the tick may stand still with interrupts off. */
 		mdelay(seconds * 1000);
 		local_irq_restore(flags);
-		rcu_read_unlock();
+		/* The callback must have run before this module's text goes. */
+		rcu_barrier();
 	} else if (!strcmp(what, "kasan_uaf")) {
 		provoke_kasan_uaf();
 	} else {
