@@ -261,3 +261,27 @@ fn a_directory_source_is_copied_and_resynced_when_it_changes() {
     assert!(fs::read_to_string(tree().join("kernel/module/main.c")).unwrap().contains("edited in place"));
     assert_eq!(git(&tree(), &["status", "--porcelain"]), "");
 }
+
+/// A Debian source package the archive does not have: the error names the
+/// variant and lists the linux-source packages Debian's archive has (read
+/// with the rig's own apt lists; the network to deb.debian.org is needed).
+#[test]
+fn an_unknown_debian_package_lists_the_ones_the_archive_has() {
+    let dir = scratch("debian-unknown");
+    let matrix = write_matrix(&dir, "variants:\n  - name: future\n    source: { debian: linux-source-0.1 }\n");
+    let out = xtask(&["kernel", "config", "--matrix", matrix.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("cannot read Debian's package lists"),
+        "Debian's archive could not be reached from here: {stderr}"
+    );
+    assert!(stderr.contains("variant future: cannot get its source (Debian package linux-source-0.1)"), "{stderr}");
+    assert!(stderr.contains("Debian's archive has no package `linux-source-0.1`"), "{stderr}");
+    // Debian 12 carries 6.1 and (through its security suite) 6.12.
+    for package in ["linux-source-6.1 ", "linux-source-6.12 "] {
+        assert!(stderr.contains(package), "{package} is not listed: {stderr}");
+    }
+    // The host's apt configuration was not used: the rig's own is in the cache.
+    assert!(cache_dir().join("debian/sources.list").is_file());
+}
