@@ -22,9 +22,9 @@ use serde::{Deserialize, Serialize};
 use crate::cell::{CellKey, CellResult};
 use crate::diff_config::DiffConfig;
 use crate::fsutil::write_atomic;
-use crate::guest::accel::AccelDecision;
 use crate::hashing::sha256_hex;
 use crate::matrix::plan::Shard;
+use crate::record::AccelDecision;
 use crate::record::{RunRecord, RUN_RECORD_SCHEMA, VERDICT_FILE};
 use crate::timefmt;
 
