@@ -7,7 +7,10 @@
 #ifndef MODRIG_COMPAT_H
 #define MODRIG_COMPAT_H
 
+#include <linux/fs.h>
 #include <linux/hrtimer.h>
+#include <linux/module.h>
+#include <linux/seq_file.h>
 #include <linux/version.h>
 
 /*
@@ -27,5 +30,27 @@ static inline void modrig_hrtimer_setup(struct hrtimer *timer,
 	timer->function = function;
 #endif
 }
+
+/*
+ * DEFINE_SHOW_STORE_ATTRIBUTE() - a seq_file control file with a write
+ * method: @name_show() reads it, @name_write() writes it. In
+ * <linux/seq_file.h> since v6.2; this is its definition, for 6.1.
+ */
+#ifndef DEFINE_SHOW_STORE_ATTRIBUTE
+#define DEFINE_SHOW_STORE_ATTRIBUTE(__name)					\
+static int __name ## _open(struct inode *inode, struct file *file)		\
+{										\
+	return single_open(file, __name ## _show, inode->i_private);		\
+}										\
+										\
+static const struct file_operations __name ## _fops = {				\
+	.owner		= THIS_MODULE,						\
+	.open		= __name ## _open,					\
+	.read		= seq_read,						\
+	.write		= __name ## _write,					\
+	.llseek		= seq_lseek,						\
+	.release	= single_release,					\
+}
+#endif
 
 #endif /* MODRIG_COMPAT_H */

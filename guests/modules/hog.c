@@ -40,6 +40,7 @@
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
+#include "compat.h"
 #include "modrig_debugfs.h"
 
 #define HOG_MAX_HOLD_MS	4000

@@ -113,6 +113,7 @@
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
+#include "compat.h"
 #include "modrig_debugfs.h"
 #include "victim_export.h"
 
@@ -329,7 +330,7 @@ static int hammer_start(void)
 	if (ret)
 		return ret;
 
-	strscpy(hammer_target_name, name);
+	strscpy(hammer_target_name, name, sizeof(hammer_target_name));
 	hammer_self = !strcmp(name, "self") || !strcmp(name, KBUILD_MODNAME);
 	hammer_duration_ms = dur;
 	hammer_attached = 0;

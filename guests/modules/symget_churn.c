@@ -73,6 +73,7 @@
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
+#include "compat.h"
 #include "modrig_debugfs.h"
 #include "victim_export.h"
 
