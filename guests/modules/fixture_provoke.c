@@ -10,10 +10,10 @@
  *   what=soft_lockup  spins for `seconds` with preemption disabled (the
  *                     soft lockup watchdog reports it after 2 x
  *                     watchdog_thresh)
- *   what=rcu_stall    queues an RCU callback, so that a grace period
- *                     waits for every CPU, then spins for `seconds` with
- *                     interrupts off: no quiescent state on this CPU (an
- *                     RCU CPU stall after rcu_cpu_stall_timeout)
+ *   what=rcu_stall    spins for `seconds` with interrupts off while a
+ *                     thread on another CPU waits for a grace period: no
+ *                     quiescent state on this CPU (an RCU CPU stall after
+ *                     rcu_cpu_stall_timeout)
  *   what=kasan_uaf    reads a freed allocation (a KASAN report on a
  *                     kernel built with debug.config; nothing without it)
  *
@@ -21,13 +21,18 @@
  * module never stays loaded.
  */
 #include <linux/bug.h>
+#include <linux/completion.h>
+#include <linux/cpumask.h>
 #include <linux/delay.h>
 #include <linux/init.h>
+#include <linux/err.h>
 #include <linux/jiffies.h>
 #include <linux/kernel.h>
+#include <linux/kthread.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/preempt.h>
+#include <linux/sched.h>
 #include <linux/rcupdate.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -44,10 +49,18 @@ MODULE_PARM_DESC(seconds, "how long soft_lockup and rcu_stall spin");
 static int *volatile fixture_null;
 static volatile int fixture_sink;
 
-static struct rcu_head fixture_rcu_head;
+static DECLARE_COMPLETION(fixture_gp_done);
 
-static void fixture_rcu_done(struct rcu_head *head)
+/*
+ * Asks for a grace period once the spinning CPU has interrupts off (a
+ * grace period requested from that CPU would not even start).
+ */
+static int fixture_gp_waiter(void *unused)
 {
+	msleep(500);
+	synchronize_rcu();
+	complete(&fixture_gp_done);
+	return 0;
 }
 
 static void spin_for(unsigned int secs)
@@ -79,16 +92,31 @@ static int __init fixture_provoke_init(void)
 		spin_for(seconds);
 		preempt_enable();
 	} else if (!strcmp(what, "rcu_stall")) {
+		struct task_struct *waiter;
 		unsigned long flags;
+		unsigned int cpu, other;
 
-		/* A grace period must start, and wait for this CPU. */
-		call_rcu(&fixture_rcu_head, fixture_rcu_done);
+		migrate_disable();
+		cpu = smp_processor_id();
+		other = cpumask_any_but(cpu_online_mask, cpu);
+		if (other >= nr_cpu_ids) {
+			migrate_enable();
+			pr_err("fixture_provoke: rcu_stall needs a second CPU\n");
+			return -EINVAL;
+		}
+		waiter = kthread_create_on_cpu(fixture_gp_waiter, NULL, other, "fixture_gp/%u");
+		if (IS_ERR(waiter)) {
+			migrate_enable();
+			return PTR_ERR(waiter);
+		}
+		wake_up_process(waiter);
 		local_irq_save(flags);
-		/* Not spin_for(): the tick may stand still with interrupts off. */
+		/* Not spin_for(): the tick stands still with interrupts off. */
 		mdelay(seconds * 1000);
 		local_irq_restore(flags);
-		/* The callback must have run before this module's text goes. */
-		rcu_barrier();
+		migrate_enable();
+		/* The waiter must be done before this module's text goes. */
+		wait_for_completion(&fixture_gp_done);
 	} else if (!strcmp(what, "kasan_uaf")) {
 		provoke_kasan_uaf();
 	} else {

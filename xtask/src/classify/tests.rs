@@ -1013,3 +1013,47 @@ fn mainline_7_2_reports_are_classified_with_their_new_formats() {
         ],
     );
 }
+
+/// A captured console: kernel, file name, the events it must give.
+type Capture = (&'static str, &'static str, &'static [(EventClass, &'static str)]);
+
+/// Every report class the fixtures provoke, on consoles captured from real
+/// guests of Debian's 6.1.192 and 7.2.13 (base config, QEMU TCG): what the
+/// classifier finds, in order.
+#[test]
+fn lts_6_1_and_mainline_7_2_consoles_give_every_class_they_provoke() {
+    use EventClass::*;
+    const FATAL: (EventClass, &str) = (Panic, "Kernel panic - not syncing: Fatal exception");
+    let cases: &[Capture] = &[
+        ("6.1", "bug", &[(Bug, "kernel BUG at guests/modules/fixture_provoke.c:74!"), FATAL]),
+        ("6.1", "oops-null-deref", &[(Oops, "BUG: kernel NULL pointer dereference, address: 0000000000000000"), FATAL]),
+        ("6.1", "soft-lockup", &[(SoftLockup, "watchdog: BUG: soft lockup - CPU#0 stuck for 10s! [modrig-agent:35]")]),
+        (
+            "6.1",
+            "warn-in-init",
+            &[(
+                Warning,
+                "WARNING: CPU: 1 PID: 35 at guests/modules/fixture_warn.c:13 fixture_warn_init+0xc/0x1000 [fixture_warn]",
+            )],
+        ),
+        ("6.1", "panic-in-init", &[(Panic, "Kernel panic - not syncing: modrig fixture: panic in init")]),
+        (
+            "6.1",
+            "hung-rmmod",
+            &[
+                (HungTask, "INFO: task modrig-agent:35 blocked for more than 10 seconds."),
+                (HungTask, "INFO: task modrig-agent:35 blocked for more than 20 seconds."),
+            ],
+        ),
+        ("6.1", "symbol-get-bug", &[(Bug, "kernel BUG at kernel/module/main.c:150!"), FATAL]),
+        ("6.1", "rcu-stall", &[(RcuStall, "rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:")]),
+        ("7.2", "rcu-stall", &[(RcuStall, "rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:")]),
+    ];
+    for (kernel, name, want) in cases {
+        let path = format!("{}/../fixtures/console/{kernel}/{name}.log", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let found: Vec<(EventClass, String)> = classify(&text).into_iter().map(|e| (e.class, e.title)).collect();
+        let want: Vec<(EventClass, String)> = want.iter().map(|(class, title)| (*class, title.to_string())).collect();
+        assert_eq!(found, want, "{kernel} {name}");
+    }
+}
