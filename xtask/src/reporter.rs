@@ -141,13 +141,16 @@ impl Human {
     }
 
     fn build(&self, state: &State, event: &BuildEvent) {
-        let finished = |variant: &str, text: String| match &self.bars {
-            Some(bars) => {
-                let bar = self.build_bar(bars, variant);
-                bar.set_style(ProgressStyle::with_template("{msg}").expect("static template"));
-                bar.finish_with_message(text);
+        // A finished build's spinner gives way to its line, which then
+        // scrolls in order with the lines that follow it.
+        let finished = |variant: &str, text: String| {
+            if let Some(bar) = lock(&self.build_bars).remove(variant) {
+                bar.finish_and_clear();
+                if let Some(bars) = &self.bars {
+                    bars.remove(&bar);
+                }
             }
-            None => self.line(state, text),
+            self.line(state, text);
         };
         match event {
             BuildEvent::Stage { variant, stage } => match &self.bars {
