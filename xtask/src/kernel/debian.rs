@@ -37,10 +37,7 @@ const LISTS_FRESH_FOR: Duration = Duration::from_secs(24 * 3600);
 /// A fetched source package.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetched {
-    pub package: String,
     pub version: String,
-    /// The suite it came from (`unstable`, `bookworm-security`, ...).
-    pub suite: String,
     /// `/usr/src/<package>.tar.xz` as unpacked from the package.
     pub tarball: PathBuf,
 }
@@ -52,7 +49,7 @@ pub fn fetch(sh: &Shell, package: &str, cache: &Path) -> Result<Fetched> {
     if !apt.lists_are_fresh() {
         apt.update(sh)?;
     }
-    let (version, suite) = match apt.candidate(sh, package)? {
+    let (version, _suite) = match apt.candidate(sh, package)? {
         Some(found) => found,
         None => bail!("{}", apt.unknown_package(sh, package)),
     };
@@ -69,7 +66,7 @@ pub fn fetch(sh: &Shell, package: &str, cache: &Path) -> Result<Fetched> {
             bail!("{package} {version} holds no {}: not a kernel source package", tarball_name(package));
         }
     }
-    Ok(Fetched { package: package.to_string(), version, suite, tarball })
+    Ok(Fetched { version, tarball })
 }
 
 fn tarball_name(package: &str) -> String {
