@@ -1018,8 +1018,8 @@ fn mainline_7_2_reports_are_classified_with_their_new_formats() {
 type Capture = (&'static str, &'static str, &'static [(EventClass, &'static str)]);
 
 /// Every report class the fixtures provoke, on consoles captured from real
-/// guests of Debian's 6.1.192 and 7.2.13 (base config, QEMU TCG): what the
-/// classifier finds, in order.
+/// guests of Debian's 6.1.192 and 7.2.13 (base config, and base + debug for
+/// KASAN; QEMU TCG): what the classifier finds, in order.
 #[test]
 fn lts_6_1_and_mainline_7_2_consoles_give_every_class_they_provoke() {
     use EventClass::*;
@@ -1047,6 +1047,8 @@ fn lts_6_1_and_mainline_7_2_consoles_give_every_class_they_provoke() {
         ),
         ("6.1", "symbol-get-bug", &[(Bug, "kernel BUG at kernel/module/main.c:150!"), FATAL]),
         ("6.1", "rcu-stall", &[(RcuStall, "rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:")]),
+        // base + debug (KASAN, lockdep, ...): the report is not fatal.
+        ("6.1", "kasan-uaf", &[(Kasan, "BUG: KASAN: use-after-free in provoke_kasan_uaf+0x3c/0x52 [fixture_provoke]")]),
         ("7.2", "rcu-stall", &[(RcuStall, "rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:")]),
     ];
     for (kernel, name, want) in cases {
