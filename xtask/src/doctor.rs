@@ -7,18 +7,16 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use xshell::{cmd, Shell};
 
-use crate::project;
-
 /// Set to `1` to only report missing tools, never install (like `--no-install`).
 pub const NO_INSTALL_ENV: &str = "MODRIG_NO_INSTALL";
 
 /// Which part of the rig is about to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Needs {
-    /// Building kernels and stress modules; `default_source` when a variant
-    /// uses the embedded default tarball.
-    KernelBuild { default_source: bool },
-    /// Everything: builds, guests, the default source.
+    /// Building kernels and stress modules; `debian_sources` when a variant
+    /// fetches its source from Debian's archive (the default does).
+    KernelBuild { debian_sources: bool },
+    /// Everything: builds, guests, Debian sources.
     Everything,
 }
 
@@ -26,11 +24,26 @@ pub enum Needs {
 enum Probe {
     /// A program on PATH and the arguments that print its version.
     Command(&'static str, &'static [&'static str]),
-    /// A file a package installs (headers, the kernel tarball).
+    /// A file a package installs (headers, a keyring).
     File(&'static str),
     /// A statically linked busybox (the guest has no libc).
     StaticBusybox,
 }
+
+/// What a requirement is needed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    /// Every kernel build.
+    Builds,
+    /// Fetching a kernel source from Debian's archive (`kernel::debian`).
+    DebianSources,
+    /// Booting guests.
+    Guests,
+}
+
+/// The key apt checks Debian's archive with (package
+/// `debian-archive-keyring`, in Debian and in Ubuntu).
+pub const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
 /// A tool the rig needs and the Debian package that provides it.
 #[derive(Debug, Clone, Copy)]
@@ -38,30 +51,32 @@ pub struct Requirement {
     pub tool: &'static str,
     pub package: &'static str,
     probe: Probe,
-    for_builds: bool,
+    used_for: Use,
 }
 
-const fn req(tool: &'static str, package: &'static str, probe: Probe, for_builds: bool) -> Requirement {
-    Requirement { tool, package, probe, for_builds }
+const fn req(tool: &'static str, package: &'static str, probe: Probe, used_for: Use) -> Requirement {
+    Requirement { tool, package, probe, used_for }
 }
 
 pub const REQUIREMENTS: &[Requirement] = &[
-    req("git", "git", Probe::Command("git", &["--version"]), true),
-    req("make", "make", Probe::Command("make", &["--version"]), true),
-    req("gcc", "gcc", Probe::Command("gcc", &["--version"]), true),
-    req("ld", "binutils", Probe::Command("ld", &["--version"]), true),
-    req("flex", "flex", Probe::Command("flex", &["--version"]), true),
-    req("bison", "bison", Probe::Command("bison", &["--version"]), true),
-    req("bc", "bc", Probe::Command("bc", &["--version"]), true),
-    req("xz", "xz-utils", Probe::Command("xz", &["--version"]), true),
-    req("libelf", "libelf-dev", Probe::File("/usr/include/libelf.h"), true),
-    req("openssl headers", "libssl-dev", Probe::File("/usr/include/openssl/ssl.h"), true),
-    req("cpio", "cpio", Probe::Command("cpio", &["--version"]), true),
-    req("kmod", "kmod", Probe::Command("kmod", &["--version"]), true),
-    req("ccache", "ccache", Probe::Command("ccache", &["--version"]), true),
-    req("kernel source", project::DEFAULT_TARBALL_PACKAGE, Probe::File(project::DEFAULT_TARBALL), false),
-    req("qemu-system-x86_64", "qemu-system-x86", Probe::Command("qemu-system-x86_64", &["--version"]), false),
-    req("busybox (static)", "busybox-static", Probe::StaticBusybox, false),
+    req("git", "git", Probe::Command("git", &["--version"]), Use::Builds),
+    req("make", "make", Probe::Command("make", &["--version"]), Use::Builds),
+    req("gcc", "gcc", Probe::Command("gcc", &["--version"]), Use::Builds),
+    req("ld", "binutils", Probe::Command("ld", &["--version"]), Use::Builds),
+    req("flex", "flex", Probe::Command("flex", &["--version"]), Use::Builds),
+    req("bison", "bison", Probe::Command("bison", &["--version"]), Use::Builds),
+    req("bc", "bc", Probe::Command("bc", &["--version"]), Use::Builds),
+    req("xz", "xz-utils", Probe::Command("xz", &["--version"]), Use::Builds),
+    req("libelf", "libelf-dev", Probe::File("/usr/include/libelf.h"), Use::Builds),
+    req("openssl headers", "libssl-dev", Probe::File("/usr/include/openssl/ssl.h"), Use::Builds),
+    req("cpio", "cpio", Probe::Command("cpio", &["--version"]), Use::Builds),
+    req("kmod", "kmod", Probe::Command("kmod", &["--version"]), Use::Builds),
+    req("ccache", "ccache", Probe::Command("ccache", &["--version"]), Use::Builds),
+    req("Debian archive keyring", "debian-archive-keyring", Probe::File(DEBIAN_KEYRING), Use::DebianSources),
+    req("apt-get", "apt", Probe::Command("apt-get", &["--version"]), Use::DebianSources),
+    req("dpkg-deb", "dpkg", Probe::Command("dpkg-deb", &["--version"]), Use::DebianSources),
+    req("qemu-system-x86_64", "qemu-system-x86", Probe::Command("qemu-system-x86_64", &["--version"]), Use::Guests),
+    req("busybox (static)", "busybox-static", Probe::StaticBusybox, Use::Guests),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,9 +178,11 @@ pub fn check_and_install(sh: &Shell, needs: Needs, no_install: bool, say: &mut d
 fn is_needed(requirement: &Requirement, needs: Needs) -> bool {
     match needs {
         Needs::Everything => true,
-        Needs::KernelBuild { default_source } => {
-            requirement.for_builds || (default_source && requirement.package == project::DEFAULT_TARBALL_PACKAGE)
-        }
+        Needs::KernelBuild { debian_sources } => match requirement.used_for {
+            Use::Builds => true,
+            Use::DebianSources => debian_sources,
+            Use::Guests => false,
+        },
     }
 }
 
@@ -305,7 +322,7 @@ mod tests {
             rows: vec![
                 Row { requirement: REQUIREMENTS[1], status: Status::Found("GNU Make 4.3".into()) },
                 Row {
-                    requirement: REQUIREMENTS[14],
+                    requirement: REQUIREMENTS[16],
                     status: Status::Missing("`qemu-system-x86_64` not on PATH".into()),
                 },
                 Row { requirement: REQUIREMENTS[12], status: Status::Installed("ccache version 4.7.5".into()) },

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 
 /// The default kernel source, which `doctor` checks for (a variant's
 /// default, so `variant` owns it).
-pub use crate::variant::{DEFAULT_TARBALL, DEFAULT_TARBALL_PACKAGE};
+pub use crate::variant::DEFAULT_PACKAGE;
 
 /// Overrides the cache directory (same as `--cache-dir`).
 pub const CACHE_DIR_ENV: &str = "MODRIG_CACHE_DIR";

@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-/// The default kernel source: Debian's `linux-source-6.12` package.
-pub const DEFAULT_TARBALL: &str = "/usr/src/linux-source-6.12.tar.xz";
-/// The Debian package that provides [`DEFAULT_TARBALL`].
-pub const DEFAULT_TARBALL_PACKAGE: &str = "linux-source-6.12";
+/// The default kernel source: Debian's `linux-source-6.12` package, fetched
+/// from Debian's archive like any `source: { debian: ... }` (so the default
+/// works on Ubuntu too, which has no such package of its own).
+pub const DEFAULT_PACKAGE: &str = "linux-source-6.12";
 
 /// A kernel to build: source + ordered patch series + Kconfig fragments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,8 +36,9 @@ pub enum Source {
 }
 
 impl Source {
-    pub fn default_tarball() -> Source {
-        Source::Tarball(PathBuf::from(DEFAULT_TARBALL))
+    /// The source of a variant that names none.
+    pub fn default_source() -> Source {
+        Source::Debian { package: DEFAULT_PACKAGE.to_string() }
     }
 
     pub fn describe(&self) -> String {

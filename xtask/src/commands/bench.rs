@@ -95,7 +95,7 @@ struct Figure {
 }
 
 fn bench_build(sh: &Shell, args: &BenchBuildArgs) -> Result<()> {
-    doctor::ensure_host(sh, doctor::Needs::KernelBuild { default_source: true }, false)?;
+    doctor::ensure_host(sh, doctor::Needs::KernelBuild { debian_sources: true }, false)?;
     let cache = match &args.cache_dir {
         Some(dir) => project::absolute(dir)?,
         None => project::root().join("target/bench-cache"),

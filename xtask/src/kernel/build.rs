@@ -197,7 +197,16 @@ fn build_variant_inner(env: &BuildEnv<'_>, variant: &Variant, started: Instant) 
         objects_compiled = build_kernel(env, &job)?;
     }
     env.stage(variant, "building stress modules (guests/modules)");
-    let modules_dir = build_modules(env, &kernel_dir, &modules_key, &log)?;
+    let modules_dir = build_modules(env, &kernel_dir, &modules_key, &log).with_context(|| {
+        let release = fs::read(kernel_dir.join("manifest.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<KernelManifest>(&bytes).ok())
+            .map_or_else(|| "this kernel".to_string(), |m| format!("Linux {}", m.kernel_release));
+        format!(
+            "the kernel built, but the stress modules do not compile against {release}: if a kernel API they use \
+             changed, guard it in guests/modules/compat.h (the compiler's error and the log follow)"
+        )
+    })?;
     let built = load_built(variant, &key, &kernel_dir, modules_dir)?;
     env.emit(BuildEvent::Built {
         variant: variant.name.clone(),
@@ -304,7 +313,8 @@ fn configure(
     let mismatches = kconfig::verify(&merged.settings, &final_config);
     if !mismatches.is_empty() {
         // An option this tree does not have (or drops) is the tree's failure.
-        return Err(anyhow::anyhow!("{}", explain_mismatches(tree, &mismatches)))
+        let version = source::kernel_version(tree).unwrap_or_else(|| "of this source".to_string());
+        return Err(anyhow::anyhow!("{}", explain_mismatches(&version, tree, &kconfig_files(tree), &mismatches)))
             .failed_in(BuildPart::Kernel, Some(log));
     }
     Ok(out)
@@ -532,21 +542,49 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 
 /// Names each dropped symbol, what was asked and got, and the `depends on`
 /// lines of its definition so the user sees why Kconfig dropped it.
-fn explain_mismatches(tree: &Path, mismatches: &[kconfig::Mismatch]) -> String {
-    let mut text = String::from("Kconfig did not keep every requested option (after allnoconfig + olddefconfig):");
-    let kconfigs = kconfig_files(tree);
+/// Says, for Linux `version`, which requested options Kconfig did not keep,
+/// where each is defined and what it depends on (or that this version has
+/// no such symbol), and what to do about each kind.
+fn explain_mismatches(
+    version: &str,
+    tree: &Path,
+    kconfigs: &[(PathBuf, String)],
+    mismatches: &[kconfig::Mismatch],
+) -> String {
+    let mut text =
+        format!("Linux {version}: Kconfig did not keep every requested option (after allnoconfig + olddefconfig):");
+    let mut undefined = Vec::new();
     for mismatch in mismatches {
         text.push_str(&format!("\n  {mismatch}"));
-        for (file, content) in &kconfigs {
-            if let Some(hints) = kconfig::definition_hint(content, &mismatch.symbol) {
+        let definition = kconfigs
+            .iter()
+            .find_map(|(file, content)| kconfig::definition_hint(content, &mismatch.symbol).map(|hints| (file, hints)));
+        match definition {
+            Some((file, hints)) => {
                 let rel = file.strip_prefix(tree).unwrap_or(file);
                 text.push_str(&format!("\n    defined in {}", rel.display()));
                 for hint in hints {
                     text.push_str(&format!("\n    {hint}"));
                 }
-                break;
+            }
+            None => {
+                text.push_str(&format!(
+                    "\n    no Kconfig file of Linux {version} defines it: this version does not have it (renamed, \
+                     dropped, or not there yet)"
+                ));
+                undefined.push(mismatch.symbol.as_str());
             }
         }
+    }
+    text.push_str("\nWhat to do: for an option that is defined, ask for what it depends on in the same fragment.");
+    if !undefined.is_empty() {
+        let lines: Vec<String> = undefined.iter().map(|s| format!("`# CONFIG_{s} is not set`")).collect();
+        text.push_str(&format!(
+            " For one this version lacks, keep the shared fragment as it is and give this variant one more fragment, \
+             listed after it in its `configs:`, with {} (a later fragment wins, and an option this version lacks is \
+             then what was asked)",
+            lines.join(", ")
+        ));
     }
     text
 }
@@ -577,4 +615,34 @@ fn kconfig_files(tree: &Path) -> Vec<(PathBuf, String)> {
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_option_names_the_version_its_dependency_and_what_to_do() {
+        let tree = Path::new("/t");
+        let kconfigs = vec![(
+            PathBuf::from("/t/kernel/module/Kconfig"),
+            "config MODULE_FORCE_UNLOAD\n\tbool \"Forced unloading\"\n\tdepends on MODULE_UNLOAD\n".to_string(),
+        )];
+        let mismatches = [
+            kconfig::Mismatch { symbol: "MODULE_FORCE_UNLOAD".into(), asked: "y".into(), got: None },
+            kconfig::Mismatch { symbol: "HRTIMER_NEW".into(), asked: "y".into(), got: None },
+        ];
+        let text = explain_mismatches("6.1.192", tree, &kconfigs, &mismatches);
+        assert!(text.starts_with("Linux 6.1.192: Kconfig did not keep every requested option"), "{text}");
+        assert!(text.contains("defined in kernel/module/Kconfig\n    depends on MODULE_UNLOAD"), "{text}");
+        assert!(
+            text.contains(
+                "CONFIG_HRTIMER_NEW: asked y, got absent from .config (dependencies not met, or no such symbol)\n    \
+                 no Kconfig file of Linux 6.1.192 defines it"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("with `# CONFIG_HRTIMER_NEW is not set`"), "{text}");
+        assert!(!text.contains("`# CONFIG_MODULE_FORCE_UNLOAD is not set`"), "{text}");
+    }
 }

@@ -17,17 +17,28 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-/// Where Debian's archive is, and the suites searched, in order.
+/// The suites searched, in order, each with its archive (`debian` or
+/// `debian-security`) under the mirror.
 const ARCHIVE: [(&str, &str); 4] = [
-    ("http://deb.debian.org/debian", "bookworm"),
-    ("http://deb.debian.org/debian", "bookworm-updates"),
-    ("http://deb.debian.org/debian-security", "bookworm-security"),
-    ("http://deb.debian.org/debian", "unstable"),
+    ("debian", "bookworm"),
+    ("debian", "bookworm-updates"),
+    ("debian-security", "bookworm-security"),
+    ("debian", "unstable"),
 ];
 
-/// The key apt checks the archive's signatures with (package
-/// `debian-archive-keyring`, also in Ubuntu).
-const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+/// Debian's mirror network; `MODRIG_DEBIAN_MIRROR` names another mirror
+/// (one that carries both `debian/` and `debian-security/`).
+const DEFAULT_MIRROR: &str = "http://deb.debian.org";
+pub const MIRROR_ENV: &str = "MODRIG_DEBIAN_MIRROR";
+
+fn mirror() -> String {
+    std::env::var(MIRROR_ENV)
+        .ok()
+        .filter(|m| !m.trim().is_empty())
+        .map_or_else(|| DEFAULT_MIRROR.to_string(), |m| m.trim().trim_end_matches('/').to_string())
+}
+
+use crate::doctor::DEBIAN_KEYRING as KEYRING;
 
 /// Package lists younger than this are used as they are; older ones are
 /// refreshed first (a build should not depend on the network when nothing
@@ -46,22 +57,22 @@ pub struct Fetched {
 /// version is already unpacked in the cache.
 pub fn fetch(sh: &Shell, package: &str, cache: &Path) -> Result<Fetched> {
     let apt = Apt::new(cache)?;
-    if !apt.lists_are_fresh() {
-        apt.update(sh)?;
-    }
-    let (version, _suite) = match apt.candidate(sh, package)? {
+    let unreadable = if apt.lists_are_fresh() { Vec::new() } else { apt.update(sh)? };
+    let (version, suite) = match apt.candidate(sh, package)? {
         Some(found) => found,
-        None => bail!("{}", apt.unknown_package(sh, package)),
+        None => bail!("{}", apt.unknown_package(sh, package, &unreadable)),
     };
     let unpacked = apt.root.join(format!("{package}_{}", file_safe(&version)));
     let tarball = unpacked.join("usr/src").join(format!("{package}.tar.xz"));
     if !tarball.is_file() {
-        apt.download_and_unpack(sh, package, &version, &unpacked).or_else(|first| {
-            // Unstable moves: a list from yesterday may name a .deb the
-            // archive no longer has. Refresh once and retry.
-            apt.update(sh)?;
-            apt.download_and_unpack(sh, package, &version, &unpacked).map_err(|_| first)
-        })?;
+        apt.download_and_unpack(sh, package, &version, &unpacked)
+            .or_else(|first| {
+                // Unstable moves: a list from yesterday may name a .deb the
+                // archive no longer has. Refresh once and retry.
+                apt.update(sh)?;
+                apt.download_and_unpack(sh, package, &version, &unpacked).map_err(|_| first)
+            })
+            .with_context(|| format!("{package} {version} is in Debian's {suite}, but could not be fetched"))?;
         if !tarball.is_file() {
             bail!("{package} {version} holds no {}: not a kernel source package", tarball_name(package));
         }
@@ -81,6 +92,7 @@ fn file_safe(version: &str) -> String {
 /// apt with the rig's own configuration under `<cache>/debian/`.
 struct Apt {
     root: PathBuf,
+    mirror: String,
     options: Vec<String>,
 }
 
@@ -97,8 +109,11 @@ impl Apt {
             fs::create_dir_all(root.join(dir))
                 .with_context(|| format!("cannot create {}", root.join(dir).display()))?;
         }
-        let list: String =
-            ARCHIVE.iter().map(|(uri, suite)| format!("deb [signed-by={KEYRING}] {uri} {suite} main\n")).collect();
+        let mirror = mirror();
+        let list: String = ARCHIVE
+            .iter()
+            .map(|(archive, suite)| format!("deb [signed-by={KEYRING}] {mirror}/{archive} {suite} main\n"))
+            .collect();
         crate::fsutil::write_atomic(&root.join("sources.list"), list.as_bytes())?;
         // No installed packages: the candidate is the archive's newest.
         let status = root.join("status");
@@ -116,34 +131,55 @@ impl Apt {
             // write into the cache directory, and need not.
             "-oAPT::Sandbox::User=root".to_string(),
         ];
-        Ok(Apt { root, options })
+        Ok(Apt { root, mirror, options })
     }
 
+    /// The stamp of the last complete refresh holds the mirror it read:
+    /// lists of another mirror are not this one's.
     fn lists_are_fresh(&self) -> bool {
         let stamp = self.root.join("lists/updated");
-        fs::metadata(&stamp)
-            .and_then(|m| m.modified())
-            .is_ok_and(|at| SystemTime::now().duration_since(at).is_ok_and(|age| age < LISTS_FRESH_FOR))
+        let same_mirror = fs::read_to_string(&stamp).is_ok_and(|text| text.trim() == self.mirror);
+        same_mirror
+            && fs::metadata(&stamp)
+                .and_then(|m| m.modified())
+                .is_ok_and(|at| SystemTime::now().duration_since(at).is_ok_and(|age| age < LISTS_FRESH_FOR))
     }
 
-    fn update(&self, sh: &Shell) -> Result<()> {
+    /// Refreshes the package lists. Returns the suites that could not be
+    /// read, with apt's reason: a mirror without unstable, or an unreachable
+    /// security host, still leaves the other suites usable. When no suite
+    /// could be read, lists from an earlier refresh are used as they are
+    /// (with a warning); without any, this is an error.
+    fn update(&self, sh: &Shell) -> Result<Vec<Unreadable>> {
         let options = &self.options;
-        let suites: Vec<&str> = ARCHIVE.iter().map(|(_, suite)| *suite).collect();
         let output = cmd!(sh, "apt-get {options...} -q update").quiet().ignore_status().output()?;
-        let text = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
-        if !output.status.success() || text.lines().any(|l| l.starts_with("E:") || l.starts_with("Err:")) {
-            bail!(
-                "cannot read Debian's package lists ({}; suites {}):\n{}",
-                ARCHIVE[0].0,
-                suites.join(", "),
-                text.lines()
-                    .filter(|l| l.starts_with("E:") || l.starts_with("Err:") || l.starts_with("W:"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            );
+        let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+        let unreadable = unreadable_suites(&text);
+        let all_failed = unreadable.len() == ARCHIVE.len() || (!output.status.success() && unreadable.is_empty());
+        if !all_failed {
+            if unreadable.is_empty() {
+                fs::write(self.root.join("lists/updated"), &self.mirror)?;
+            }
+            return Ok(unreadable);
         }
-        fs::write(self.root.join("lists/updated"), "")?;
-        Ok(())
+        let reason = unreadable.first().map(|u| u.reason.clone()).unwrap_or_else(|| {
+            text.lines().find(|l| l.starts_with("E:")).unwrap_or("apt-get update failed").to_string()
+        });
+        if self.has_lists() {
+            eprintln!(
+                "warning: cannot refresh Debian's package lists ({reason}); using the ones from an earlier refresh \
+                 in {}",
+                self.root.join("lists").display()
+            );
+            return Ok(unreadable);
+        }
+        bail!("cannot reach Debian's archive at {} ({MIRROR_ENV} names another mirror): {reason}", self.mirror)
+    }
+
+    fn has_lists(&self) -> bool {
+        fs::read_dir(self.root.join("lists"))
+            .map(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().ends_with("_Packages")))
+            .unwrap_or(false)
     }
 
     /// The newest version of `package` in the archive, and its suite.
@@ -156,7 +192,7 @@ impl Apt {
 
     /// Says which `linux-source-*` packages the archive has, with their
     /// versions and suites, and what to do.
-    fn unknown_package(&self, sh: &Shell, package: &str) -> String {
+    fn unknown_package(&self, sh: &Shell, package: &str, unreadable: &[Unreadable]) -> String {
         let options = &self.options;
         let names = cmd!(sh, "apt-cache {options...} pkgnames linux-source-")
             .quiet()
@@ -174,15 +210,26 @@ impl Apt {
             }
         }
         let suites: Vec<&str> = ARCHIVE.iter().map(|(_, suite)| *suite).collect();
+        // Said first: a suite that could not be read is the likelier cause.
+        let missing_suites = if unreadable.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = unreadable.iter().map(|u| format!("{} ({})", u.suite, u.reason)).collect();
+            format!(
+                "Debian's suite(s) {} could not be read just now, so their packages are missing below (mainline \
+                 linux-source-7.x is in unstable). ",
+                list.join(", ")
+            )
+        };
         if have.is_empty() {
             return format!(
-                "Debian's archive has no package `{package}`, and no linux-source-* package at all: the package lists under {} are empty (suites {})",
+                "{missing_suites}Debian's archive has no package `{package}`, and no linux-source-* package at all: the package lists under {} are empty (suites {})",
                 self.root.join("lists").display(),
                 suites.join(", ")
             );
         }
         format!(
-            "Debian's archive has no package `{package}` (suites {}). It has: {}. Packages in unstable move on as new \
+            "{missing_suites}Debian's archive has no package `{package}` (suites {}). It has: {}. Packages in unstable move on as new \
              kernels arrive: when the one you named is gone, name the one that replaced it, or point the variant at \
              your own tree (`git:`/`ref:`) or a tarball",
             suites.join(", "),
@@ -198,9 +245,13 @@ impl Apt {
         let spec = format!("{package}={version}");
         let fetched = {
             let _dir = sh.push_dir(&work);
-            cmd!(sh, "apt-get {options...} -q download {spec}").quiet().ignore_stdout().run()
+            cmd!(sh, "apt-get {options...} -q download {spec}").quiet().ignore_status().output()?
         };
-        fetched.with_context(|| format!("cannot download {spec} from Debian's archive"))?;
+        if !fetched.status.success() {
+            let stderr = String::from_utf8_lossy(&fetched.stderr);
+            let why = stderr.lines().find(|l| l.starts_with("E:")).unwrap_or(stderr.trim());
+            bail!("cannot download {spec} from Debian's archive: {why}");
+        }
         let deb = fs::read_dir(&work)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .find(|p| p.extension().is_some_and(|e| e == "deb"))
@@ -216,6 +267,35 @@ impl Apt {
         let _ = fs::remove_dir_all(&work);
         Ok(())
     }
+}
+
+/// A suite `apt-get update` could not read, and apt's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Unreadable {
+    suite: String,
+    reason: String,
+}
+
+/// The suites of `apt-get update`'s `Err:` lines (`Err:4
+/// http://deb.debian.org/debian unstable InRelease`), each with the indented
+/// line after it (`  Could not resolve 'deb.debian.org'`) as the reason.
+fn unreadable_suites(output: &str) -> Vec<Unreadable> {
+    let lines: Vec<&str> = output.lines().collect();
+    let mut found: Vec<Unreadable> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(rest) = line.strip_prefix("Err:") else { continue };
+        let Some(suite) = rest.split_whitespace().nth(2) else { continue };
+        let suite = suite.split('/').next().unwrap_or(suite).to_string();
+        let reason = lines
+            .get(i + 1)
+            .filter(|next| next.starts_with(' '))
+            .map(|next| next.trim().to_string())
+            .unwrap_or_else(|| "no reason given".to_string());
+        if !found.iter().any(|u| u.suite == suite) {
+            found.push(Unreadable { suite, reason });
+        }
+    }
+    found
 }
 
 /// The candidate `(version, suite)` of `apt-cache policy PACKAGE`: the
@@ -247,5 +327,20 @@ mod tests {
         assert_eq!(parse_policy(""), None);
         assert_eq!(parse_policy("x:\n  Installed: (none)\n  Candidate: (none)\n"), None);
         assert_eq!(file_safe("6.12.117-1~deb12u1"), "6.12.117-1_deb12u1");
+    }
+
+    #[test]
+    fn an_unreadable_suite_is_named_with_apt_s_reason() {
+        let output = "Hit:1 http://deb.debian.org/debian bookworm InRelease\n\
+                      Err:4 http://deb.debian.org/debian unstable InRelease\n  \
+                      Could not resolve 'deb.debian.org'\n\
+                      Err:4 http://deb.debian.org/debian unstable InRelease\n  \
+                      Could not resolve 'deb.debian.org'\n\
+                      W: Some index files failed to download. They have been ignored, or old ones used instead.\n";
+        assert_eq!(
+            unreadable_suites(output),
+            vec![Unreadable { suite: "unstable".into(), reason: "Could not resolve 'deb.debian.org'".into() }]
+        );
+        assert_eq!(unreadable_suites("Hit:1 http://deb.debian.org/debian bookworm InRelease\n"), vec![]);
     }
 }

@@ -47,8 +47,8 @@ pub fn with_matrix<T>(
     work: impl FnOnce(&BuildEnv<'_>, &[&Variant]) -> Result<T>,
 ) -> Result<T> {
     let selected = matrix.select(names)?;
-    let default_source = selected.iter().any(|v| v.source == crate::variant::Source::default_tarball());
-    doctor::ensure_host(sh, doctor::Needs::KernelBuild { default_source }, no_install)?;
+    let debian_sources = selected.iter().any(|v| matches!(v.source, crate::variant::Source::Debian { .. }));
+    doctor::ensure_host(sh, doctor::Needs::KernelBuild { debian_sources }, no_install)?;
     let cache = project::cache_dir(cache_dir)?;
     let env = BuildEnv::new(sh, cache, reporter)?;
     work(&env, &selected)

@@ -111,6 +111,28 @@ pub fn prepare_tree(sh: &Shell, source: &Source, id: &SourceId, cache: &Path) ->
     Ok(tree)
 }
 
+/// The kernel version a source tree's top Makefile declares (`6.1.192`,
+/// `7.2.13`, `7.3.0-rc2`), for messages; `None` if it cannot be read.
+pub fn kernel_version(tree: &Path) -> Option<String> {
+    version_of_makefile(&fs::read_to_string(tree.join("Makefile")).ok()?)
+}
+
+/// `VERSION.PATCHLEVEL.SUBLEVEL` and `EXTRAVERSION` from the top Makefile's text.
+pub fn version_of_makefile(text: &str) -> Option<String> {
+    let field = |name: &str| {
+        text.lines().find_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            (key.trim() == name).then(|| value.trim().to_string())
+        })
+    };
+    let (version, patchlevel) = (field("VERSION")?, field("PATCHLEVEL")?);
+    let sublevel = field("SUBLEVEL").filter(|s| !s.is_empty()).unwrap_or_else(|| "0".to_string());
+    if version.is_empty() || patchlevel.is_empty() {
+        return None;
+    }
+    Some(format!("{version}.{patchlevel}.{sublevel}{}", field("EXTRAVERSION").unwrap_or_default()))
+}
+
 /// Puts the tree back to its pristine content, dropping applied patches and
 /// any file they created.
 pub fn reset(sh: &Shell, tree: &Path) -> Result<()> {
@@ -317,4 +339,18 @@ fn short_hash(bytes: &[u8]) -> String {
 fn path_bytes(path: &Path) -> &[u8] {
     use std::os::unix::ffi::OsStrExt;
     path.as_os_str().as_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_version_is_read_from_the_top_makefile() {
+        let makefile = "# SPDX-License-Identifier: GPL-2.0\nVERSION = 7\nPATCHLEVEL = 3\nSUBLEVEL = 0\nEXTRAVERSION = -rc2\nNAME = Baby Opossum Posse\n";
+        assert_eq!(version_of_makefile(makefile).as_deref(), Some("7.3.0-rc2"));
+        let lts = "VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 192\nEXTRAVERSION =\n";
+        assert_eq!(version_of_makefile(lts).as_deref(), Some("6.1.192"));
+        assert_eq!(version_of_makefile("all:\n\techo\n"), None);
+    }
 }

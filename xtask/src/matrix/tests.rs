@@ -26,7 +26,7 @@ variants:
     let m = parse_with(text, &["/kc/base.config", "/m/../patches/stop-machine", "/m/extra/my.config", "/src/linux"])
         .unwrap();
     assert_eq!(m.variants.len(), 3);
-    assert_eq!(m.variants[0].source, Source::default_tarball());
+    assert_eq!(m.variants[0].source, Source::default_source());
     assert_eq!(m.variants[0].configs, vec![PathBuf::from("/kc/base.config")]);
     assert_eq!(m.variants[1].patches, vec![PathBuf::from("/m/../patches/stop-machine")]);
     assert_eq!(m.variants[1].configs[1], PathBuf::from("/m/extra/my.config"));

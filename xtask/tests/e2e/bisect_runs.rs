@@ -1,4 +1,5 @@
-//! Bisect: a throwaway kernel git tree made from the default source plus
+//! Bisect: a throwaway kernel git tree made from the default source (a
+//! clone of the rig's cached tree of it) plus
 //! the fixture series in `fixtures/bisect/` (harmless commits, one that
 //! breaks the build and its revert, one that makes unload hang; and a
 //! branch where the hang happens on about half of the runs). Real builds
@@ -9,9 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::{project_root, scratch, xtask};
-
-const TARBALL: &str = "/usr/src/linux-source-6.12.tar.xz";
+use crate::{default_source_tree, project_root, scratch, xtask};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -34,16 +33,17 @@ fn tree() -> &'static Path {
     static TREE: OnceLock<PathBuf> = OnceLock::new();
     TREE.get_or_init(|| {
         let tree = scratch("bisect-tree");
-        let status =
-            Command::new("tar").args(["xf", TARBALL, "--strip-components=1", "-C"]).arg(&tree).status().unwrap();
-        assert!(status.success(), "cannot extract {TARBALL}");
-        git(&tree, &["init", "-q", "-b", "main"]);
-        // Debian's tarball ignores everything (`/*` in .gitignore).
-        git(&tree, &["add", "-A", "-f"]);
-        git(
-            &tree,
-            &["-c", "user.name=modrig test", "-c", "user.email=test@example.org", "commit", "-qm", "linux-source-6.12"],
-        );
+        // The cache's tree holds the source as one commit, tagged
+        // modrig-pristine; its objects are shared, not copied.
+        let source = default_source_tree();
+        let status = Command::new("git")
+            .args(["clone", "--quiet", "--shared", "--no-checkout"])
+            .arg(&source)
+            .arg(&tree)
+            .status()
+            .unwrap();
+        assert!(status.success(), "cannot clone {}", source.display());
+        git(&tree, &["checkout", "-q", "-b", "main", "modrig-pristine"]);
         git(&tree, &["tag", "base"]);
         let series = |name: &str| -> Vec<String> {
             let mut files: Vec<String> = fs::read_dir(project_root().join("fixtures/bisect").join(name))

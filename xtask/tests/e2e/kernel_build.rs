@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::{cache_dir, events, project_root, scratch, xtask};
+use crate::{cache_dir, default_source_tree, events, project_root, scratch, source_trees, xtask};
 
 /// The terminal event (`built` or `cache_hit`) of each variant, in order.
 fn outcomes(events: &[Value]) -> Vec<(String, Value)> {
@@ -111,12 +111,6 @@ fn write_matrix(dir: &Path, body: &str) -> PathBuf {
     file
 }
 
-fn source_trees() -> Vec<PathBuf> {
-    fs::read_dir(cache_dir().join("sources"))
-        .map(|entries| entries.map(|e| e.unwrap().path().join("tree")).filter(|t| t.is_dir()).collect())
-        .unwrap_or_default()
-}
-
 #[test]
 fn a_patch_that_does_not_apply_names_its_hunk_and_leaves_the_tree_clean() {
     let dir = scratch("bad-patch");
@@ -160,6 +154,10 @@ fn a_dropped_config_symbol_is_an_error_naming_it_and_its_dependency() {
         "{stderr}"
     );
     assert!(stderr.contains("defined in kernel/module/Kconfig\n    depends on MODULE_UNLOAD"), "{stderr}");
+    // The variant, the kernel version, and what to do.
+    assert!(stderr.contains("failed to configure variant dropped"), "{stderr}");
+    assert!(stderr.contains("Linux 6.12."), "{stderr}");
+    assert!(stderr.contains("What to do: for an option that is defined, ask for what it depends on"), "{stderr}");
 }
 
 #[test]
@@ -177,20 +175,6 @@ fn the_debug_fragment_is_kept_whole_by_kconfig() {
     }
 }
 
-/// The cached work tree of the default tarball, importing it if needed.
-fn tarball_tree() -> PathBuf {
-    let find = || {
-        source_trees()
-            .into_iter()
-            .find(|t| t.parent().unwrap().file_name().unwrap().to_string_lossy().starts_with("tarball-"))
-    };
-    if let Some(tree) = find() {
-        return tree;
-    }
-    assert!(xtask(&["kernel", "config", "--variant", "upstream"]).status.success());
-    find().expect("no tarball source tree after configuring upstream")
-}
-
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git").arg("-C").arg(dir).args(args).output().unwrap();
     assert!(out.status.success(), "git {args:?} in {}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
@@ -202,8 +186,12 @@ fn git(dir: &Path, args: &[&str]) -> String {
 fn user_repo(name: &str) -> PathBuf {
     let dir = scratch(name);
     let repo = dir.join("linux");
-    let status =
-        Command::new("git").args(["clone", "--quiet", "--shared"]).arg(tarball_tree()).arg(&repo).status().unwrap();
+    let status = Command::new("git")
+        .args(["clone", "--quiet", "--shared"])
+        .arg(default_source_tree())
+        .arg(&repo)
+        .status()
+        .unwrap();
     assert!(status.success());
     let main_c = repo.join("kernel/module/main.c");
     let mut text = fs::read_to_string(&main_c).unwrap();
@@ -284,4 +272,32 @@ fn an_unknown_debian_package_lists_the_ones_the_archive_has() {
     }
     // The host's apt configuration was not used: the rig's own is in the cache.
     assert!(cache_dir().join("debian/sources.list").is_file());
+}
+
+/// Debian's archive out of reach (here: a mirror nothing listens on, and a
+/// cache without earlier package lists): one line that names the variant,
+/// the package, the mirror and apt's reason.
+#[test]
+fn an_unreachable_archive_is_one_line_naming_the_mirror() {
+    let dir = scratch("debian-unreachable");
+    let matrix = write_matrix(&dir, "variants:\n  - name: mainline\n    source: { debian: linux-source-7.2 }\n");
+    let cache = dir.join("cache");
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["kernel", "config", "--matrix", matrix.to_str().unwrap(), "--cache-dir", cache.to_str().unwrap()])
+        .env("MODRIG_DEBIAN_MIRROR", "http://127.0.0.1:9")
+        .current_dir(project_root())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].starts_with(
+            "error: variant mainline: cannot get its source (Debian package linux-source-7.2): cannot reach Debian's \
+             archive at http://127.0.0.1:9 (MODRIG_DEBIAN_MIRROR names another mirror): "
+        ),
+        "{stderr}"
+    );
+    assert!(errors[0].contains("127.0.0.1"), "apt's reason is missing: {stderr}");
 }

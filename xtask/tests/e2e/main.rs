@@ -7,6 +7,7 @@ mod bisect_runs;
 mod guest_runs;
 mod kernel_build;
 mod matrix_runs;
+mod other_kernels;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -38,6 +39,34 @@ pub fn xtask(args: &[&str]) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// The cached git work trees of every source the rig has prepared.
+pub fn source_trees() -> Vec<PathBuf> {
+    std::fs::read_dir(cache_dir().join("sources"))
+        .map(|entries| entries.map(|e| e.unwrap().path().join("tree")).filter(|t| t.is_dir()).collect())
+        .unwrap_or_default()
+}
+
+/// The cached work tree of the default source (Debian's linux-source-6.12,
+/// imported from its tarball), preparing it if needed. It is told from the
+/// other kernels' trees by its top Makefile.
+pub fn default_source_tree() -> PathBuf {
+    let is_6_12 = |tree: &Path| {
+        let makefile = std::fs::read_to_string(tree.join("Makefile")).unwrap_or_default();
+        makefile.lines().any(|l| l.replace(' ', "") == "VERSION=6")
+            && makefile.lines().any(|l| l.replace(' ', "") == "PATCHLEVEL=12")
+    };
+    let find = || {
+        source_trees()
+            .into_iter()
+            .find(|t| t.parent().unwrap().file_name().unwrap().to_string_lossy().starts_with("tarball-") && is_6_12(t))
+    };
+    if let Some(tree) = find() {
+        return tree;
+    }
+    assert!(xtask(&["kernel", "config", "--variant", "upstream"]).status.success());
+    find().expect("no 6.12 source tree after configuring upstream")
 }
 
 /// The JSON events of a `--json` run.

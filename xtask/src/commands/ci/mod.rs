@@ -50,22 +50,33 @@ impl CiArgs {
             let _cache = sh.push_env(project::CACHE_DIR_ENV, &cache);
             // Kernel builds first, on their own: their test measures what a
             // cold cache costs and what a second variant shares, which only
-            // holds if no other test has built the kernels before it.
-            step("end-to-end: kernel builds", || {
-                cmd!(sh, "cargo test -p xtask --features e2e --test e2e -- --test-threads=1 --nocapture kernel_build::")
+            // holds if no other test has built the kernels before it. Then
+            // one step per group, so that the log says where the time goes.
+            for &(name, filters) in E2E_GROUPS {
+                step(name, || {
+                    cmd!(
+                        sh,
+                        "cargo test -p xtask --features e2e --test e2e -- --test-threads=1 --nocapture {filters...}"
+                    )
                     .run()
-                    .context("end-to-end kernel build tests failed")
-            })?;
-            step("end-to-end: guests (boot, verdicts, hangs, panics)", || {
-                cmd!(sh, "cargo test -p xtask --features e2e --test e2e -- --test-threads=1 --nocapture --skip kernel_build::")
-                    .run()
-                    .context("end-to-end guest tests failed")
-            })?;
+                    .with_context(|| format!("{name} failed"))
+                })?;
+            }
         }
         println!("ci: all passed in {:.0} s", started.elapsed().as_secs_f64());
         Ok(())
     }
 }
+
+/// The end-to-end test groups, in the order CI runs them, each with the
+/// test-name filters (module paths in xtask/tests/e2e/) that select it.
+const E2E_GROUPS: &[(&str, &[&str])] = &[
+    ("end-to-end: kernel builds (6.12, sources, configs)", &["kernel_build::"]),
+    ("end-to-end: guests on 6.12 (boot, verdicts, hangs, panics)", &["guest_runs::"]),
+    ("end-to-end: matrices on 6.12 (claim, regression, A/A, the fix)", &["matrix_runs::"]),
+    ("end-to-end: bisect on 6.12", &["bisect_runs::"]),
+    ("end-to-end: 6.1 LTS and mainline 7.2 (builds, scenarios, claim)", &["other_kernels::"]),
+];
 
 fn step(name: &str, work: impl FnOnce() -> Result<()>) -> Result<()> {
     println!("ci: == {name}");
