@@ -1049,6 +1049,12 @@ fn lts_6_1_and_mainline_7_2_consoles_give_every_class_they_provoke() {
         ("6.1", "rcu-stall", &[(RcuStall, "rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:")]),
         // base + debug (KASAN, lockdep, ...): the report is not fatal.
         ("6.1", "kasan-uaf", &[(Kasan, "BUG: KASAN: use-after-free in provoke_kasan_uaf+0x3c/0x52 [fixture_provoke]")]),
+        // 7.x names the slab kind.
+        (
+            "7.2",
+            "kasan-uaf",
+            &[(Kasan, "BUG: KASAN: slab-use-after-free in provoke_kasan_uaf+0x72/0x90 [fixture_provoke]")],
+        ),
         ("7.2", "rcu-stall", &[(RcuStall, "rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:")]),
     ];
     for (kernel, name, want) in cases {
