@@ -18,7 +18,9 @@ pub fn load_matrix(file: &Path) -> Result<Matrix> {
     let base_dir = file.parent().unwrap_or(Path::new("."));
     let configs_dir = project::kernel_configs_dir();
     let exists = |p: &Path| p.exists();
-    let context = matrix::Context { base_dir, configs_dir: &configs_dir, exists: &exists };
+    let scenarios_dir = project::scenarios_dir();
+    let context =
+        matrix::Context { base_dir, configs_dir: &configs_dir, scenarios_dir: &scenarios_dir, exists: &exists };
     Ok(matrix::parse(file, &text, &context)?)
 }
 

@@ -23,6 +23,11 @@ pub fn default_matrix() -> PathBuf {
     root().join("scenarios/matrix.yaml")
 }
 
+/// The shipped scenarios.
+pub fn scenarios_dir() -> PathBuf {
+    root().join("scenarios")
+}
+
 pub fn kernel_configs_dir() -> PathBuf {
     root().join("kernel-configs")
 }

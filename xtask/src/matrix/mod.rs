@@ -179,6 +179,10 @@ pub struct Context<'a> {
     pub base_dir: &'a Path,
     /// Bare fragment names (`base`) resolve to `<configs_dir>/<name>.config`.
     pub configs_dir: &'a Path,
+    /// Bare scenario names (`unload-noise`) not found next to the file
+    /// resolve to the shipped `<scenarios_dir>/<name>.yaml`, so that a
+    /// matrix of the user's own, anywhere, can name them.
+    pub scenarios_dir: &'a Path,
     pub exists: &'a dyn Fn(&Path) -> bool,
 }
 
@@ -392,13 +396,22 @@ impl Checker<'_> {
                 );
             }
             repetitions.push(entry.repetitions());
-            let path = scenario_path(self.cx.base_dir, name);
+            let beside = scenario_path(self.cx.base_dir, name);
+            let shipped = is_bare(name).then(|| scenario_path(self.cx.scenarios_dir, name));
+            let path = match shipped {
+                Some(shipped) if !(self.cx.exists)(&beside) && (self.cx.exists)(&shipped) => shipped,
+                _ => beside,
+            };
             if !(self.cx.exists)(&path) {
+                let places = match is_bare(name) {
+                    true => format!("{} or {}", path.display(), scenario_path(self.cx.scenarios_dir, name).display()),
+                    false => path.display().to_string(),
+                };
                 self.error(
                     &format!("scenarios[{i}]"),
                     format!(
-                        "scenario `{name}` not found at {} (expected a scenario name next to the matrix file, or a path to a .yaml file)",
-                        path.display()
+                        "scenario `{name}` not found at {places} (expected a scenario name next to the matrix file \
+                         or among the shipped scenarios, or a path to a .yaml file)"
                     ),
                 );
             }
@@ -513,11 +526,16 @@ impl Checker<'_> {
 /// A bare name is `<name>.yaml` next to the matrix file; anything with a
 /// slash or a `.yaml` suffix is a path relative to it.
 fn scenario_path(base: &Path, name: &str) -> PathBuf {
-    if name.contains('/') || name.ends_with(".yaml") {
-        resolve(base, name)
-    } else {
+    if is_bare(name) {
         base.join(format!("{name}.yaml"))
+    } else {
+        resolve(base, name)
     }
+}
+
+/// A scenario named without a directory or `.yaml` (`unload-noise`).
+fn is_bare(name: &str) -> bool {
+    !name.contains('/') && !name.ends_with(".yaml")
 }
 
 fn resolve(base: &Path, path: &str) -> PathBuf {

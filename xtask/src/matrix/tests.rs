@@ -3,7 +3,12 @@ use super::*;
 fn parse_with(text: &str, existing: &[&str]) -> Result<Matrix, LocatedErrors> {
     let existing: Vec<PathBuf> = existing.iter().map(PathBuf::from).collect();
     let exists = move |p: &Path| existing.iter().any(|e| e == p);
-    let cx = Context { base_dir: Path::new("/m"), configs_dir: Path::new("/kc"), exists: &exists };
+    let cx = Context {
+        base_dir: Path::new("/m"),
+        configs_dir: Path::new("/kc"),
+        scenarios_dir: Path::new("/shipped"),
+        exists: &exists,
+    };
     parse(Path::new("/m/matrix.yaml"), text, &cx)
 }
 
@@ -146,4 +151,21 @@ fn select_unknown_variant_lists_known_ones() {
 fn a_matrix_is_told_from_a_scenario_by_its_variants_key() {
     assert!(has_variants_key("# comment\nvariants:\n  - name: a\n"));
     assert!(!has_variants_key("name: s\nsteps:\n  - load: m\n    variants: nope\n"));
+}
+
+#[test]
+fn a_bare_scenario_name_is_found_beside_the_file_then_among_the_shipped_ones() {
+    let text = "variants:\n  - name: a\n  - name: b\nscenarios: [mine, unload-noise, nowhere, dir/x.yaml]\n";
+    let existing = ["/kc/base.config", "/m/mine.yaml", "/shipped/unload-noise.yaml", "/shipped/mine.yaml"];
+    assert_eq!(
+        messages(parse_with(text, &existing)),
+        vec![
+            "/m/matrix.yaml:4:33: scenario `nowhere` not found at /m/nowhere.yaml or /shipped/nowhere.yaml (expected a scenario name next to the matrix file or among the shipped scenarios, or a path to a .yaml file)",
+            "/m/matrix.yaml:4:42: scenario `dir/x.yaml` not found at /m/dir/x.yaml (expected a scenario name next to the matrix file or among the shipped scenarios, or a path to a .yaml file)",
+        ]
+    );
+    let ok = text.replace(", nowhere, dir/x.yaml", "");
+    let m = parse_with(&ok, &existing).unwrap();
+    // The file's own `mine` wins over a shipped one of the same name.
+    assert_eq!(m.scenarios, vec![PathBuf::from("/m/mine.yaml"), PathBuf::from("/shipped/unload-noise.yaml")]);
 }
