@@ -31,9 +31,10 @@ pub struct Plan {
 
 impl Plan {
     /// A built-in scenario's name, else a scenario file, else
-    /// `scenarios/<name>.yaml`.
-    pub fn resolve(name: &str) -> Result<Plan> {
-        let modules = inputs::stress_modules()?;
+    /// `scenarios/<name>.yaml`. It may name the stress modules and those of
+    /// the user's `module_dirs`.
+    pub fn resolve(name: &str, module_dirs: &[PathBuf]) -> Result<Plan> {
+        let modules = inputs::known_modules(module_dirs)?;
         let known = scenario::Known { modules: &modules };
         let scenario = if let Some(builtin) = builtin::find(name) {
             scenario::parse(&builtin.file, builtin.text, &known)?

@@ -1,11 +1,11 @@
 //! Reading the user's input files: matrix files, scenario files, and the
-//! stress modules' Kbuild (which names the modules scenarios may use). The
-//! parsers themselves are pure (`matrix::parse`, `scenario::parse`); this is
-//! the disk side.
+//! Kbuild files of the stress modules and of the user's module directories
+//! (which name the modules scenarios may use). The parsers themselves are
+//! pure (`matrix::parse`, `scenario::parse`); this is the disk side.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::matrix::{self, Matrix};
 use crate::project;
@@ -45,4 +45,52 @@ pub fn stress_modules() -> Result<Vec<String>> {
     let kbuild = project::guest_modules_dir().join("Kbuild");
     let text = std::fs::read_to_string(&kbuild).with_context(|| format!("cannot read {}", kbuild.display()))?;
     Ok(scenario::kbuild_modules(&text))
+}
+
+/// The modules a user's module directory builds: the `obj-m` of its
+/// `Kbuild`, else of its `Makefile`.
+pub fn user_modules(dir: &Path) -> Result<Vec<String>> {
+    for file in ["Kbuild", "Makefile"] {
+        let path = dir.join(file);
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let names = scenario::kbuild_modules(&text);
+            if !names.is_empty() {
+                return Ok(names);
+            }
+        }
+    }
+    bail!("module directory {} names no module (expected `obj-m += NAME.o` in its Kbuild or Makefile)", dir.display())
+}
+
+/// Every module a scenario may name: the stress modules, then those of the
+/// user's module directories. A name that two of them build is an error,
+/// since the guest has one `/modules/NAME.ko`.
+pub fn known_modules(module_dirs: &[PathBuf]) -> Result<Vec<String>> {
+    let mut known: Vec<(String, String)> =
+        stress_modules()?.into_iter().map(|name| (name, "guests/modules".to_string())).collect();
+    for dir in module_dirs {
+        for name in user_modules(dir)? {
+            if let Some((_, other)) = known.iter().find(|(known, _)| *known == name) {
+                bail!("module `{name}` is built by both {other} and {}: rename one of them", dir.display());
+            }
+            known.push((name, dir.display().to_string()));
+        }
+    }
+    Ok(known.into_iter().map(|(name, _)| name).collect())
+}
+
+/// The user's module directories for a run: a matrix file's `modules:`
+/// and the `--modules` flags, absolute, without duplicates.
+pub fn module_dirs(from_matrix: &[PathBuf], extra: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for dir in from_matrix.iter().chain(extra) {
+        let dir = project::absolute(dir)?;
+        if !dir.is_dir() {
+            bail!("module directory {} does not exist", dir.display());
+        }
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    Ok(dirs)
 }

@@ -80,8 +80,13 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("error: {error:#}");
             // A run that could not even start is the rig's failure, and
-            // says so with the INFRA exit code rather than a FAIL-like 1.
-            if is_run {
+            // says so with the INFRA exit code rather than a FAIL-like 1;
+            // but a module directory of the user's that does not compile
+            // is bad input (the error shows the compiler's), not INFRA.
+            let users_module = error
+                .downcast_ref::<xtask::kernel::failure::BuildFailure>()
+                .is_some_and(|failure| failure.part == xtask::progress::BuildPart::UserModules);
+            if is_run && !users_module {
                 eprintln!("verdict: {}", Verdict::Infra);
                 ExitCode::from(Verdict::Infra.exit_code())
             } else if is_bisect_step {

@@ -56,7 +56,7 @@ pub struct Job {
 pub fn execute(sh: &Shell, host: &HostOptions, matrix: &Matrix, job: &Job, reporter: &dyn Reporter) -> Result<PathBuf> {
     let started = Instant::now();
     let (baseline, candidate) = sides(matrix)?;
-    let plans = load_scenarios(matrix, &job.scenarios)?;
+    let plans = load_scenarios(matrix, &host.module_dirs_with(matrix)?, &job.scenarios)?;
     let planned: Vec<PlannedScenario> = plans.iter().map(|(p, _)| p.clone()).collect();
     let variants = vec![baseline.clone(), candidate.clone()];
     let mut cells = plan::plan(&variants, &planned, &matrix.vcpus);
@@ -147,13 +147,13 @@ pub fn sides(matrix: &Matrix) -> Result<(String, String)> {
 
 /// The matrix's scenarios (or the named subset), compiled; a timing
 /// scenario is one that asks for any metric but outcome counts.
-fn load_scenarios(matrix: &Matrix, only: &[String]) -> Result<Vec<(PlannedScenario, Plan)>> {
+fn load_scenarios(matrix: &Matrix, module_dirs: &[PathBuf], only: &[String]) -> Result<Vec<(PlannedScenario, Plan)>> {
     if matrix.scenarios.is_empty() {
         bail!("{}: the matrix lists no `scenarios:`", matrix.file.display());
     }
     let mut out: Vec<(PlannedScenario, Plan)> = Vec::new();
     for (file, repetitions) in matrix.scenarios.iter().zip(&matrix.scenario_repetitions) {
-        let plan = Plan::resolve(&file.to_string_lossy())?;
+        let plan = Plan::resolve(&file.to_string_lossy(), module_dirs)?;
         let scenario = &plan.scenario;
         if !only.is_empty() && !only.contains(&scenario.name) {
             continue;

@@ -27,6 +27,22 @@ pub struct HostOptions {
     pub cache_dir: Option<PathBuf>,
     /// Only check the host; never install packages.
     pub no_install: bool,
+    /// The user's module directories (`--modules`), besides the matrix
+    /// file's `modules:`.
+    pub module_dirs: Vec<PathBuf>,
+}
+
+impl HostOptions {
+    /// The user's module directories of a run with `matrix`: its
+    /// `modules:`, then `--modules`.
+    pub fn module_dirs_with(&self, matrix: &crate::matrix::Matrix) -> Result<Vec<PathBuf>> {
+        crate::inputs::module_dirs(&matrix.module_dirs, &self.module_dirs)
+    }
+
+    /// [`Self::module_dirs_with`] the matrix file these options name.
+    pub fn module_dirs(&self) -> Result<Vec<PathBuf>> {
+        self.module_dirs_with(&crate::inputs::load_matrix(&self.matrix)?)
+    }
 }
 
 /// Which guest to boot: a variant of the matrix (its first by default),
@@ -87,8 +103,10 @@ pub fn prepare_matrix_variants(
 ) -> Result<(Vec<Prepared>, HostFacts)> {
     reaper::install_signal_handler()?;
     doctor::ensure_host(sh, doctor::Needs::Everything, args.no_install)?;
+    let mut matrix = matrix.clone();
+    matrix.module_dirs = args.module_dirs_with(&matrix)?;
     let kernels =
-        kernel::build_matrix_variants(sh, matrix, variants, args.cache_dir.as_deref(), args.no_install, reporter)?;
+        kernel::build_matrix_variants(sh, &matrix, variants, args.cache_dir.as_deref(), args.no_install, reporter)?;
     guests_for(sh, args, kernels)
 }
 

@@ -125,6 +125,10 @@ pub enum BuildPart {
     /// The stress modules (`guests/modules`), compiled against the kernel
     /// tree that was just built.
     StressModules,
+    /// A module directory of the user's (`modules:` in the matrix file, or
+    /// `--modules`), compiled against the kernel tree: their code, not the
+    /// kernel's or the rig's.
+    UserModules,
     /// The guest agent (`guests/agent`), a static binary cargo builds.
     Agent,
     /// The initramfs: busybox, the agent and the stress modules in one archive.
@@ -137,6 +141,7 @@ impl fmt::Display for BuildPart {
         f.write_str(match self {
             BuildPart::Kernel => "the kernel tree did not configure or build",
             BuildPart::StressModules => "the stress modules (guests/modules) did not build against the kernel tree",
+            BuildPart::UserModules => "your module directory did not build against the kernel tree",
             BuildPart::Agent => "the rig could not build its guest agent (guests/agent)",
             BuildPart::Initramfs => "the rig could not build the guest's initramfs",
         })

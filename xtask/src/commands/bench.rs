@@ -248,7 +248,7 @@ pub fn printk_time_of(console: &str, needle: &str) -> Option<f64> {
 fn bench_boot(sh: &Shell, args: &BenchBootArgs) -> Result<()> {
     let reporter = reporter::for_command(false, Detail::Steps);
     let prepared = crate::prepare::prepare(sh, &args.guest.choice(), 2, reporter.as_ref())?;
-    let plan = crate::executor::Plan::resolve("boot")?;
+    let plan = crate::executor::Plan::resolve("boot", &[])?;
     let scratch = std::env::temp_dir().join(format!("modrig-bench-boot-{}", std::process::id()));
     let mut splits = Vec::new();
     for i in 0..args.boots.max(1) {

@@ -48,6 +48,11 @@ pub struct HostArgs {
     /// Only check the host; never install packages (also: MODRIG_NO_INSTALL=1)
     #[arg(long)]
     pub no_install: bool,
+    /// Your out-of-tree module directory, built with `make M=` against each
+    /// variant; scenarios may name its modules (repeatable; adds to the
+    /// matrix file's `modules:`)
+    #[arg(long = "modules", value_name = "DIR")]
+    pub module_dirs: Vec<PathBuf>,
 }
 
 impl HostArgs {
@@ -58,6 +63,7 @@ impl HostArgs {
             matrix: self.matrix.clone(),
             cache_dir: self.cache_dir.clone(),
             no_install: self.no_install,
+            module_dirs: self.module_dirs.clone(),
         }
     }
 }

@@ -31,7 +31,7 @@ pub struct RunArgs {
 impl RunArgs {
     pub fn run(self, sh: &Shell) -> Result<ExitCode> {
         // The scenario is checked before anything is built or booted.
-        let plan = Plan::resolve(&self.scenario)?;
+        let plan = Plan::resolve(&self.scenario, &self.guest.host.options().module_dirs()?)?;
         let reporter = reporter::for_command(self.output.json, Detail::Steps);
         let prepared = prepare(sh, &self.guest.choice(), plan.default_vcpus(), reporter.as_ref())?;
         let results = self.results.dir();

@@ -12,12 +12,16 @@ use crate::{inputs, project, scenario};
 pub struct ValidateArgs {
     /// Files to check (default: every .yaml file under scenarios/)
     pub files: Vec<PathBuf>,
+    /// Your out-of-tree module directory, whose modules scenarios may name
+    /// besides the stress modules (repeatable)
+    #[arg(long = "modules", value_name = "DIR")]
+    pub module_dirs: Vec<PathBuf>,
 }
 
 impl ValidateArgs {
     pub fn run(self) -> Result<()> {
         let files = if self.files.is_empty() { default_files()? } else { self.files };
-        let modules = inputs::stress_modules()?;
+        let modules = inputs::known_modules(&inputs::module_dirs(&[], &self.module_dirs)?)?;
         let known = scenario::Known { modules: &modules };
         let mut failed = 0;
         for file in &files {

@@ -12,7 +12,7 @@ use crate::fsutil::write_atomic;
 use crate::hashing::sha256_hex;
 use crate::kernel::build::BuiltKernel;
 use crate::kernel::failure::{BuildPart, FailedIn};
-use crate::kernel::runlog;
+use crate::kernel::{runlog, usermod};
 use crate::project;
 
 /// The guest binaries are built for this target with a static C runtime:
@@ -61,7 +61,8 @@ pub fn busybox() -> Result<PathBuf> {
     bail!("no static busybox found: run `cargo xtask doctor` (package busybox-static)")
 }
 
-/// The variant's initramfs (busybox, agent, its stress modules, init),
+/// The variant's initramfs (busybox, agent, its stress modules and the
+/// user's, init),
 /// stored in the kernel's cache directory under the hash of its bytes. A
 /// failure is a [`BuildPart::Initramfs`] failure (without a log: the archive
 /// is written in process, and the error says what was missing).
@@ -77,6 +78,16 @@ fn write_initramfs(kernel: &BuiltKernel, agent: &Path) -> Result<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "ko"))
         .collect();
     modules.sort();
+    // The guest has one /modules/NAME.ko: a user's module may not shadow
+    // a stress module (inputs::known_modules says so before any build).
+    for dir in &kernel.user_modules {
+        for ko in usermod::ko_files(dir)? {
+            if modules.iter().any(|m| m.file_name() == ko.file_name()) {
+                bail!("{} is built twice (by guests/modules and by a module directory)", ko.display());
+            }
+            modules.push(ko);
+        }
+    }
     let inputs = initramfs::Inputs { busybox: &busybox, agent, modules };
     let bytes = initramfs::cpio(&initramfs::entries(&inputs)?);
     let path = kernel.dir.join(format!("initramfs-{}.cpio", &sha256_hex(&bytes)[..16]));

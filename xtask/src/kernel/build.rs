@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
 use super::failure::{BuildFailure, BuildPart, FailedIn};
-use super::{cache, extmod, kconfig, patches, runlog, source};
+use super::{cache, extmod, kconfig, patches, runlog, source, usermod};
 use crate::fsutil::write_atomic;
 use crate::hashing::sha256_hex;
 use crate::progress::{BuildEvent, Progress, Reporter};
@@ -63,6 +63,9 @@ pub struct BuiltKernel {
     pub bzimage: PathBuf,
     /// The built stress modules (`*.ko`).
     pub modules_dir: PathBuf,
+    /// The built modules of each of the user's module directories, in the
+    /// order given (see `usermod`).
+    pub user_modules: Vec<PathBuf>,
     pub manifest: KernelManifest,
 }
 
@@ -75,6 +78,8 @@ pub struct BuildEnv<'a> {
     pub cc: String,
     pub toolchain: String,
     pub reporter: &'a dyn Reporter,
+    /// The user's module directories, built against every variant.
+    pub user_module_dirs: Vec<PathBuf>,
 }
 
 impl<'a> BuildEnv<'a> {
@@ -87,10 +92,10 @@ impl<'a> BuildEnv<'a> {
         let has_ccache = cmd!(sh, "ccache --version").quiet().ignore_stdout().ignore_stderr().run().is_ok();
         let cc = if has_ccache { "ccache gcc" } else { "gcc" }.to_string();
         let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        Ok(BuildEnv { sh, cache, jobs, cc, toolchain, reporter })
+        Ok(BuildEnv { sh, cache, jobs, cc, toolchain, reporter, user_module_dirs: Vec::new() })
     }
 
-    fn emit(&self, event: BuildEvent) {
+    pub(super) fn emit(&self, event: BuildEvent) {
         self.reporter.report(&Progress::Build(event));
     }
 
@@ -104,7 +109,7 @@ impl<'a> BuildEnv<'a> {
     /// Kbuild's -fmacro-prefix-map would then no longer shorten them, so
     /// BUG/WARN reports would name cache paths instead of
     /// kernel/module/main.c:156.)
-    fn make_command(&self, dir: &Path, args: &[String]) -> Command {
+    pub(super) fn make_command(&self, dir: &Path, args: &[String]) -> Command {
         let cc = &self.cc;
         let mut command: Command = cmd!(self.sh, "make -C {dir} ARCH=x86_64 CC={cc} HOSTCC={cc} {args...}").into();
         command
@@ -137,7 +142,10 @@ struct Job<'a> {
 /// [`BuildFailure`]; any other error is the rig's or the host's.
 pub fn build_variant(env: &BuildEnv<'_>, variant: &Variant) -> Result<BuiltKernel> {
     let started = Instant::now();
-    let result = build_variant_inner(env, variant, started);
+    let result = build_variant_inner(env, variant, started).and_then(|mut built| {
+        built.user_modules = usermod::build_all(env, &built, &env.user_module_dirs)?;
+        Ok(built)
+    });
     if let Err(error) = &result {
         let failure = error.downcast_ref::<BuildFailure>();
         env.emit(BuildEvent::Failed {
@@ -486,6 +494,7 @@ fn load_built(variant: &Variant, key: &str, dir: &Path, modules_dir: PathBuf) ->
         dir: dir.to_path_buf(),
         bzimage: dir.join("bzImage"),
         modules_dir,
+        user_modules: Vec::new(),
         manifest,
     })
 }

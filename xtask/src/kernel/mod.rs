@@ -1,6 +1,7 @@
 //! Kernel variants and their cached builds: the source imported, patched,
 //! configured from fragments, compiled, and its stress modules built against
-//! it. `cargo xtask kernel` (in `commands`) is the way in for people.
+//! it, and the user's module directories too. `cargo xtask kernel` (in
+//! `commands`) is the way in for people.
 
 pub mod build;
 pub mod cache;
@@ -11,6 +12,7 @@ pub mod kconfig;
 pub mod patches;
 pub mod runlog;
 pub mod source;
+pub mod usermod;
 
 use anyhow::Result;
 use xshell::Shell;
@@ -36,7 +38,8 @@ pub fn build_matrix_variants(
 }
 
 /// Checks the host for the selected variants of `matrix`, and hands them and
-/// a build environment (cache, reporter) to `work`.
+/// a build environment (cache, reporter, the matrix's module directories)
+/// to `work`.
 pub fn with_matrix<T>(
     sh: &Shell,
     matrix: &matrix::Matrix,
@@ -50,6 +53,7 @@ pub fn with_matrix<T>(
     let debian_sources = selected.iter().any(|v| matches!(v.source, crate::variant::Source::Debian { .. }));
     doctor::ensure_host(sh, doctor::Needs::KernelBuild { debian_sources }, no_install)?;
     let cache = project::cache_dir(cache_dir)?;
-    let env = BuildEnv::new(sh, cache, reporter)?;
+    let mut env = BuildEnv::new(sh, cache, reporter)?;
+    env.user_module_dirs = matrix.module_dirs.clone();
     work(&env, &selected)
 }

@@ -39,6 +39,9 @@ pub struct Matrix {
     pub vcpus: Vec<u32>,
     /// Boots per variant × scenario × vCPUs: the unit the statistics count.
     pub repetitions: u32,
+    /// The user's own out-of-tree module directories (`modules:`), built
+    /// with `make M=` against every variant beside the stress modules.
+    pub module_dirs: Vec<PathBuf>,
     pub diff: DiffConfig,
 }
 
@@ -95,6 +98,8 @@ struct RawMatrix {
     gate: Option<Vec<String>>,
     #[serde(default)]
     claims: Vec<Claim>,
+    #[serde(default)]
+    modules: Vec<String>,
 }
 
 /// A scenario of the matrix: a name or path, optionally with its own
@@ -205,6 +210,7 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
     check.expected_changes(&raw.expected_changes);
     check.gate(raw.gate.as_deref().unwrap_or_default());
     check.claims(&raw);
+    let module_dirs = check.module_dirs(&raw.modules);
     if !check.errors.is_empty() {
         return Err(LocatedErrors(check.errors));
     }
@@ -217,6 +223,7 @@ pub fn parse(file: &Path, text: &str, cx: &Context<'_>) -> Result<Matrix, Locate
         scenario_repetitions,
         vcpus: raw.vcpus,
         repetitions: raw.repetitions,
+        module_dirs,
         diff: DiffConfig {
             thresholds: raw.thresholds,
             expected: raw.expected_changes,
@@ -381,6 +388,28 @@ impl Checker<'_> {
         if raw.baseline.is_some() && raw.baseline == raw.candidate {
             self.error("candidate", "the candidate must be a different variant from the baseline".to_string());
         }
+    }
+
+    /// The user's module directories, each one a Kbuild directory
+    /// (`Kbuild` or `Makefile` with `obj-m`).
+    fn module_dirs(&mut self, raw: &[String]) -> Vec<PathBuf> {
+        let mut dirs = Vec::new();
+        for (i, dir) in raw.iter().enumerate() {
+            let path = resolve(self.cx.base_dir, dir);
+            let kbuild = ["Kbuild", "Makefile"].iter().any(|f| (self.cx.exists)(&path.join(f)));
+            if !kbuild {
+                self.error(
+                    &format!("modules[{i}]"),
+                    format!(
+                        "module directory {} has no Kbuild or Makefile (expected an out-of-tree module directory \
+                         that `make M=` builds, with `obj-m += NAME.o`)",
+                        path.display()
+                    ),
+                );
+            }
+            dirs.push(path);
+        }
+        dirs
     }
 
     /// The scenario files and each one's own repetitions.

@@ -169,3 +169,17 @@ fn a_bare_scenario_name_is_found_beside_the_file_then_among_the_shipped_ones() {
     // The file's own `mine` wins over a shipped one of the same name.
     assert_eq!(m.scenarios, vec![PathBuf::from("/m/mine.yaml"), PathBuf::from("/shipped/unload-noise.yaml")]);
 }
+
+#[test]
+fn module_directories_are_relative_to_the_file_and_need_a_kbuild() {
+    let text = "variants:\n  - name: a\n  - name: b\nmodules: [mine, /abs/theirs, empty]\n";
+    let existing = ["/kc/base.config", "/m/mine/Kbuild", "/abs/theirs/Makefile"];
+    assert_eq!(
+        messages(parse_with(text, &existing)),
+        vec![
+            "/m/matrix.yaml:4:30: module directory /m/empty has no Kbuild or Makefile (expected an out-of-tree module directory that `make M=` builds, with `obj-m += NAME.o`)"
+        ]
+    );
+    let m = parse_with(&text.replace(", empty", ""), &existing).unwrap();
+    assert_eq!(m.module_dirs, vec![PathBuf::from("/m/mine"), PathBuf::from("/abs/theirs")]);
+}

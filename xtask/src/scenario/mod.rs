@@ -266,7 +266,8 @@ const VERBS: [&str; 13] = [
 
 // ---- validation ------------------------------------------------------------
 
-/// Modules `guests/modules` builds (names without `.ko`), for checking.
+/// Modules a scenario may name (names without `.ko`): those `guests/modules`
+/// builds, then those of the user's module directories (`--modules`).
 pub struct Known<'a> {
     pub modules: &'a [String],
 }
@@ -289,7 +290,10 @@ pub fn kbuild_modules(kbuild: &str) -> Vec<String> {
     kbuild
         .lines()
         .filter_map(|l| l.trim().strip_prefix("obj-m"))
-        .filter_map(|rest| rest.trim_start().strip_prefix("+=").or_else(|| rest.trim_start().strip_prefix(":=")))
+        .filter_map(|rest| {
+            let rest = rest.trim_start();
+            rest.strip_prefix("+=").or_else(|| rest.strip_prefix(":=")).or_else(|| rest.strip_prefix('='))
+        })
         .flat_map(|objs| {
             objs.split_whitespace().filter_map(|o| o.strip_suffix(".o")).map(str::to_string).collect::<Vec<_>>()
         })
@@ -343,7 +347,11 @@ impl Validator<'_> {
             if !known.modules.contains(module) {
                 self.error(
                     &format!("modules[{i}]"),
-                    format!("unknown module `{module}`: guests/modules builds {}", known.modules.join(", ")),
+                    format!(
+                        "unknown module `{module}`: guests/modules and the module directories given (`--modules`, \
+                         a matrix file's `modules:`) build {}",
+                        known.modules.join(", ")
+                    ),
                 );
             }
         }

@@ -8,6 +8,7 @@ mod guest_runs;
 mod kernel_build;
 mod matrix_runs;
 mod other_kernels;
+mod own_modules;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -32,7 +32,7 @@ use crate::kernel::build::BuildEnv;
 use crate::outcome::Verdict;
 use crate::progress::Progress;
 use crate::reporter::{self, Detail};
-use crate::{doctor, fsutil, project, results, variant};
+use crate::{doctor, fsutil, inputs, project, results, variant};
 use git::State;
 use step::{Mark, StepContext, StepRecord};
 
@@ -138,14 +138,16 @@ impl BisectArgs {
         if !tree.join(".git").exists() {
             bail!("--tree {}: not a git work tree (no .git)", tree.display());
         }
-        let plan = Plan::resolve(&self.scenario)?;
+        let module_dirs = inputs::module_dirs(&[], &self.host.module_dirs)?;
+        let plan = Plan::resolve(&self.scenario, &module_dirs)?;
         let vcpus = self.vcpus.unwrap_or_else(|| plan.default_vcpus());
         let configs = self.configs.iter().map(|c| fragment(c)).collect::<Result<Vec<_>>>()?;
         let bad_on: Vec<Verdict> = self.bad_on.iter().map(|b| b.verdict()).collect();
         doctor::ensure_host(sh, doctor::Needs::Everything, self.host.no_install)?;
         let cache = project::cache_dir(self.host.cache_dir.as_deref())?;
         let reporter = reporter::for_command(false, Detail::Steps);
-        let env = BuildEnv::new(sh, cache, reporter.as_ref())?;
+        let mut env = BuildEnv::new(sh, cache, reporter.as_ref())?;
+        env.user_module_dirs = module_dirs;
         let cx = StepContext {
             sh,
             env: &env,

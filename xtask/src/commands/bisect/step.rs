@@ -86,7 +86,7 @@ pub fn decide(verdict: Verdict, try_no: u32, tries: u32, bad_on: &[Verdict]) -> 
 /// copying `guests/modules`, a missing host tool.
 pub fn mark_for_build_error(error: &anyhow::Error) -> Mark {
     match error.downcast_ref::<BuildFailure>().map(|failure| failure.part) {
-        Some(BuildPart::Kernel | BuildPart::StressModules) => Mark::Skip,
+        Some(BuildPart::Kernel | BuildPart::StressModules | BuildPart::UserModules) => Mark::Skip,
         Some(BuildPart::Agent | BuildPart::Initramfs) | None => Mark::Abort,
     }
 }
@@ -281,6 +281,7 @@ mod tests {
         let mark = |part| mark_for_build_error(&failed(part, Some("log"), dir.path()));
         assert_eq!(mark(BuildPart::Kernel), Mark::Skip);
         assert_eq!(mark(BuildPart::StressModules), Mark::Skip);
+        assert_eq!(mark(BuildPart::UserModules), Mark::Skip);
         assert_eq!(mark(BuildPart::Agent), Mark::Abort);
         assert_eq!(mark(BuildPart::Initramfs), Mark::Abort);
         // Not typed: the cache's disk, a git command on the cache, a tool.

@@ -72,7 +72,7 @@ impl CiArgs {
 /// test-name filters (module paths in xtask/tests/e2e/) that select it.
 const E2E_GROUPS: &[(&str, &[&str])] = &[
     ("end-to-end: kernel builds (6.12, sources, configs)", &["kernel_build::"]),
-    ("end-to-end: guests on 6.12 (boot, verdicts, hangs, panics)", &["guest_runs::"]),
+    ("end-to-end: guests on 6.12 (boot, verdicts, hangs, panics, your own module)", &["guest_runs::", "own_modules::"]),
     ("end-to-end: matrices on 6.12 (claim, regression, A/A, the fix)", &["matrix_runs::"]),
     ("end-to-end: bisect on 6.12", &["bisect_runs::"]),
     ("end-to-end: 6.1 LTS and mainline 7.2 (builds, scenarios, claim)", &["other_kernels::"]),
