@@ -12,6 +12,7 @@ use crate::classify;
 use crate::fsutil::write_atomic;
 use crate::guest::qemu::Accel;
 use crate::guest::runner::{self, BootSpec, Booted, Checkpoint, Deadlines, Guest, ProgramOutcome, RunOutcome, RunSpec};
+use crate::kernel::decode::Decoder;
 use crate::kernel_event::EventClass;
 use crate::outcome::RunEnd;
 use crate::prepare::Prepared;
@@ -199,9 +200,16 @@ struct CellFacts<'a> {
 
 /// Classifies the cell's console, checks its expectations and judges it.
 fn record_for(prepared: &Prepared, plan: &Plan, facts: CellFacts<'_>) -> RunRecord {
-    let kernel_events = classify::classify(facts.console);
+    let mut kernel_events = classify::classify(facts.console);
     let (broken, metrics) = plan.evaluate(facts.events);
     let Judgement { verdict, reasons } = verdict::judge(&facts.end, &kernel_events, &broken, &plan.allowed());
+    // Judged on the console as printed; recorded with each frame's file:line.
+    if !kernel_events.is_empty() {
+        let decoder = Decoder::for_kernel(&prepared.kernel);
+        for event in &mut kernel_events {
+            event.excerpt = decoder.decode(&event.excerpt);
+        }
+    }
     RunRecord {
         schema: RUN_RECORD_SCHEMA,
         verdict,

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
 use super::failure::{BuildFailure, BuildPart, FailedIn};
-use super::{cache, extmod, kconfig, patches, runlog, source, usermod};
+use super::{cache, decode, extmod, kconfig, patches, runlog, source, usermod};
 use crate::fsutil::write_atomic;
 use crate::hashing::sha256_hex;
 use crate::progress::{BuildEvent, Progress, Reporter};
@@ -394,6 +394,12 @@ fn make_and_export(env: &BuildEnv<'_>, job: &Job<'_>, tree: &Path, out: &Path) -
             .failed_in(BuildPart::Kernel, Some(log))?;
     }
     extmod::export(tree, out, &staging.join("build"), &env.cc, log).failed_in(BuildPart::Kernel, Some(log))?;
+    // The tree's own decoder for stack traces (see `decode`), kept with
+    // the kernel so that decoding needs no source tree.
+    let decoder = tree.join("scripts").join(decode::SCRIPT);
+    if decoder.is_file() {
+        fs::copy(&decoder, staging.join(decode::SCRIPT))?;
+    }
     let release_file = out.join("include/config/kernel.release");
     let kernel_release = fs::read_to_string(&release_file)
         .with_context(|| format!("build produced no {}", release_file.display()))

@@ -6,6 +6,7 @@
 pub mod build;
 pub mod cache;
 pub mod debian;
+pub mod decode;
 pub mod extmod;
 pub mod failure;
 pub mod kconfig;
