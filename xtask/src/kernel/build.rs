@@ -3,9 +3,11 @@
 //!
 //! Layout under the cache root:
 //! - `sources/<tree-key>/tree`: one git work tree per source (see `source`);
-//! - `builds/<tree-key>/<recipe+config hash>/`: Kbuild's `O=` directory, shared by
-//!   every variant with that source and config, so switching between
-//!   variants recompiles only what their patches touch;
+//! - `sources/<tree-key>/tree/.modrig-build-<recipe+config hash>/`: Kbuild's
+//!   `O=` directory, shared by every variant with that source and config, so
+//!   switching between variants recompiles only what their patches touch
+//!   (inside the tree, so that ccache can share objects between trees; see
+//!   `source`);
 //! - `kernels/<key>/`: the finished variant (bzImage, vmlinux, System.map,
 //!   config, `build/` for out-of-tree modules, `modules/<modules-key>/`,
 //!   `build.log`, `manifest.json`), moved into place only when complete;
@@ -278,7 +280,7 @@ pub fn configure_variant(env: &BuildEnv<'_>, variant: &Variant) -> Result<PathBu
     fs::create_dir_all(env.cache.join("configs"))?;
     // Copy while the tree's lock is held: the O= directory is shared.
     with_patched_tree(env, variant, &source_id, &patch_list, &log, |tree| {
-        let out = configure(env, variant, tree, &source_id, &merged, &log)?;
+        let out = configure(env, variant, tree, &merged, &log)?;
         fs::copy(out.join(".config"), &saved)?;
         Ok(())
     })
@@ -293,7 +295,6 @@ fn configure(
     env: &BuildEnv<'_>,
     variant: &Variant,
     tree: &Path,
-    source_id: &source::SourceId,
     merged: &kconfig::Merged,
     log: &Path,
 ) -> Result<PathBuf> {
@@ -303,7 +304,7 @@ fn configure(
     // objects built the old way, which it would not know to redo.
     let dir_key = format!("recipe {}\n{merged_text}", cache::RECIPE_VERSION);
     let config_hash = &sha256_hex(dir_key.as_bytes())[..16];
-    let out = env.cache.join("builds").join(&source_id.tree_key).join(config_hash);
+    let out = tree.join(format!("{}{config_hash}", source::BUILD_DIR_PREFIX));
     fs::create_dir_all(&out)?;
     let out_arg = format!("O={}", out.display());
 
@@ -330,7 +331,7 @@ fn configure(
 
 fn build_kernel(env: &BuildEnv<'_>, job: &Job<'_>) -> Result<u64> {
     with_patched_tree(env, job.variant, &job.source_id, &job.patches, &job.log, |tree| {
-        let out = configure(env, job.variant, tree, &job.source_id, &job.merged, &job.log)?;
+        let out = configure(env, job.variant, tree, &job.merged, &job.log)?;
         make_and_export(env, job, tree, &out)
     })
 }
@@ -615,7 +616,7 @@ fn kconfig_files(tree: &Path) -> Vec<(PathBuf, String)> {
             let path = entry.path();
             let name = entry.file_name();
             if path.is_dir() {
-                if name != ".git" {
+                if name != ".git" && !name.to_string_lossy().starts_with(source::BUILD_DIR_PREFIX) {
                     pending.push(path);
                 }
             } else if name.to_string_lossy().starts_with("Kconfig") {

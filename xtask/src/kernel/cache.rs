@@ -15,8 +15,10 @@ use crate::hashing::hex;
 use super::patches::Patch;
 
 /// Bump when the way kernels are built or exported changes, so old cache
-/// entries are not mistaken for new ones.
-pub const RECIPE_VERSION: u32 = 3;
+/// entries are not mistaken for new ones. 4: Kbuild's O= directory inside
+/// the source tree (relative source paths on the compiler's command line),
+/// and decode_stacktrace.sh kept with the kernel.
+pub const RECIPE_VERSION: u32 = 4;
 
 pub struct KeyInputs<'a> {
     pub source_identity: &'a str,

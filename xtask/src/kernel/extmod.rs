@@ -114,14 +114,15 @@ fn wanted_script(rel: &str) -> bool {
 }
 
 /// The files and symbolic links under `dir`, relative to `root`, skipping
-/// `.git`.
+/// `.git` and the build directories inside a source tree.
 fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
     for entry in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
         let entry = entry?;
         let path = entry.path();
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            if entry.file_name() != ".git" {
+            let name = entry.file_name();
+            if name != ".git" && !name.to_string_lossy().starts_with(super::source::BUILD_DIR_PREFIX) {
                 list_files(root, &path, out)?;
             }
         } else if let Ok(rel) = path.strip_prefix(root) {

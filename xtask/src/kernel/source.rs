@@ -5,6 +5,16 @@
 //! tagged `modrig-pristine` at the source's own content. Variants apply their
 //! patches on top and the tree is reset afterwards, so one tree serves every
 //! variant of a source and a build directory can be reused incrementally.
+//!
+//! Kbuild's `O=` directories live inside the tree, one per configuration
+//! (`<tree>/.modrig-build-<config>/`, see [`BUILD_DIR_PREFIX`]): a build
+//! directory that is a direct child of the source tree makes Kbuild use
+//! the relative `..` as its source path, so the compiler's command lines
+//! are the same in every tree, and ccache (which does not hash the working
+//! directory here) serves one tree's objects to another with the same
+//! content: the first build of a git tree made from a cached source (a
+//! user's clone, a bisect) is mostly cache hits. Resets and imports leave
+//! these directories alone.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -22,6 +32,9 @@ use crate::hashing::{hex, sha256_hex};
 use crate::variant::Source;
 
 const PRISTINE_TAG: &str = "modrig-pristine";
+
+/// The name prefix of the build directories inside a source tree.
+pub const BUILD_DIR_PREFIX: &str = ".modrig-build-";
 
 /// A source's identity: what its content is (`identity`, part of every
 /// variant's cache key) and which cached tree builds it (`tree_key`).
@@ -107,8 +120,25 @@ pub fn prepare_tree(sh: &Shell, source: &Source, id: &SourceId, cache: &Path) ->
         }
         Source::Dir(dir) => sync_directory(sh, dir, &home, &id.identity)?,
     }
+    ignore_build_dirs(&tree)?;
     reset(sh, &tree)?;
     Ok(tree)
+}
+
+/// Makes `git status` of the tree ignore its build directories.
+fn ignore_build_dirs(tree: &Path) -> Result<()> {
+    let exclude = tree.join(".git/info/exclude");
+    let line = format!("/{BUILD_DIR_PREFIX}*/");
+    let text = fs::read_to_string(&exclude).unwrap_or_default();
+    if !text.lines().any(|l| l == line) {
+        fs::create_dir_all(exclude.parent().expect("a path under .git"))?;
+        fs::write(
+            &exclude,
+            format!("{text}{}{line}\n", if text.is_empty() || text.ends_with('\n') { "" } else { "\n" }),
+        )
+        .with_context(|| format!("cannot write {}", exclude.display()))?;
+    }
+    Ok(())
 }
 
 /// The kernel version a source tree's top Makefile declares (`6.1.192`,
@@ -137,7 +167,8 @@ pub fn version_of_makefile(text: &str) -> Option<String> {
 /// any file they created.
 pub fn reset(sh: &Shell, tree: &Path) -> Result<()> {
     cmd!(sh, "git -C {tree} checkout --quiet --force --detach {PRISTINE_TAG}").quiet().run()?;
-    cmd!(sh, "git -C {tree} clean -fdxq").quiet().run()?;
+    let keep = format!("/{BUILD_DIR_PREFIX}*/");
+    cmd!(sh, "git -C {tree} clean -fdxq -e {keep}").quiet().run()?;
     Ok(())
 }
 
@@ -159,7 +190,8 @@ fn no_background_git(sh: &Shell, dir: &Path) -> Result<()> {
 
 fn git_commit_all(sh: &Shell, tree: &Path, message: &str) -> Result<()> {
     // Debian's kernel tarball ignores everything at top level (`/*`), hence -f.
-    cmd!(sh, "git -C {tree} add -A -f").quiet().run()?;
+    let builds = format!(":(top,exclude){BUILD_DIR_PREFIX}*");
+    cmd!(sh, "git -C {tree} add -A -f -- . {builds}").quiet().run()?;
     cmd!(
         sh,
         "git -C {tree} -c user.name=modrig -c user.email=modrig@localhost -c commit.gpgsign=false commit --quiet --allow-empty --no-verify -m {message}"
