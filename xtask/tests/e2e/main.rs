@@ -42,6 +42,18 @@ pub fn xtask(args: &[&str]) -> Output {
     output
 }
 
+/// The one run directory under a results directory.
+pub fn only_dir(results: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(results).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
+/// A JSON file of a run (summary.json, manifest.json, ...).
+pub fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
 /// The cached git work trees of every source the rig has prepared.
 pub fn source_trees() -> Vec<PathBuf> {
     std::fs::read_dir(cache_dir().join("sources"))

@@ -13,7 +13,7 @@ use std::process::{Child, Command};
 
 use serde_json::Value;
 
-use crate::{project_root, scratch, xtask};
+use crate::{json, only_dir, project_root, scratch, xtask};
 
 const STALL_SCENARIOS: [&str; 3] = ["unload-noise", "busy-rmmod-storm", "preempt-off-hog"];
 
@@ -58,16 +58,6 @@ expected_changes:
     let file = dir.join("matrix.yaml");
     fs::write(&file, text).unwrap();
     file
-}
-
-fn only_dir(results: &Path) -> PathBuf {
-    let dirs: Vec<PathBuf> = fs::read_dir(results).unwrap().map(|e| e.unwrap().path()).collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    dirs[0].clone()
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_slice(&fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
 fn comparison<'a>(summary: &'a Value, scenario: &str, metric: &str) -> &'a Value {

@@ -12,17 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::{project_root, scratch, xtask};
-
-fn only_dir(results: &Path) -> PathBuf {
-    let dirs: Vec<PathBuf> = fs::read_dir(results).unwrap().map(|e| e.unwrap().path()).collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    dirs[0].clone()
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_slice(&fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
-}
+use crate::{json, only_dir, project_root, scratch, xtask};
 
 /// Fails in one line when Debian's archive could not give the package, so
 /// that a CI log says what happened instead of a wall of assertions.
