@@ -13,6 +13,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use regex::Regex;
+
 use super::build::BuiltKernel;
 use super::usermod;
 
@@ -25,9 +27,10 @@ pub const NO_DEBUG_INFO: &str = "(modrig: frames not decoded to file:line: this 
 
 /// How the excerpts of one kernel's reports are decoded.
 pub enum Decoder {
-    /// The kernel has debug info: the script, vmlinux, and a directory of
-    /// links to the modules the guest had.
-    Script { script: PathBuf, vmlinux: PathBuf, modules: tempfile::TempDir },
+    /// The kernel has debug info: the script, vmlinux, a directory of
+    /// links to the modules the guest had, and the kernel's cache entry
+    /// (whose build paths are shortened in the output).
+    Script { script: PathBuf, vmlinux: PathBuf, modules: tempfile::TempDir, kernel_dir: PathBuf },
     /// No debug info, or nothing to decode with: why, as one line.
     Not(String),
 }
@@ -47,7 +50,9 @@ impl Decoder {
             ));
         }
         match module_links(kernel) {
-            Ok(modules) => Decoder::Script { script, vmlinux: kernel.dir.join("vmlinux"), modules },
+            Ok(modules) => {
+                Decoder::Script { script, vmlinux: kernel.dir.join("vmlinux"), modules, kernel_dir: kernel.dir.clone() }
+            }
             Err(error) => Decoder::Not(format!("(modrig: frames not decoded: {error:#})")),
         }
     }
@@ -59,15 +64,27 @@ impl Decoder {
         let undecoded = |why: &str| format!("{why}\n{}", excerpt.trim_end());
         match self {
             Decoder::Not(why) => undecoded(why),
-            Decoder::Script { script, vmlinux, modules } => {
+            Decoder::Script { script, vmlinux, modules, kernel_dir } => {
                 match run_script(script, vmlinux, modules.path(), excerpt) {
-                    Ok(decoded) if !decoded.trim().is_empty() => decoded.trim_end().to_string(),
+                    Ok(decoded) if !decoded.trim().is_empty() => shorten_module_paths(decoded.trim_end(), kernel_dir),
                     Ok(_) => undecoded(&format!("(modrig: frames not decoded: {SCRIPT} printed nothing)")),
                     Err(error) => undecoded(&format!("(modrig: frames not decoded: {error:#})")),
                 }
             }
         }
     }
+}
+
+/// The modules were compiled in a staging copy under the kernel's cache
+/// entry (`modules/.<key>.tmp-<pid>/`, `user-modules/.<dir>.tmp-<pid>/`),
+/// and their debug info names those paths: `guests/modules/x.c` and
+/// `<dir>/x.c` say the same, readably.
+pub fn shorten_module_paths(text: &str, kernel_dir: &Path) -> String {
+    let root = regex::escape(&kernel_dir.display().to_string());
+    let stress = Regex::new(&format!(r"{root}/modules/\.[^/\s]+\.tmp-[0-9]+/")).expect("a valid pattern");
+    let users = Regex::new(&format!(r"{root}/user-modules/\.([^/\s]+)\.tmp-[0-9]+/")).expect("a valid pattern");
+    let text = stress.replace_all(text, "guests/modules/");
+    users.replace_all(&text, "$1/").into_owned()
 }
 
 /// Whether a kernel's `.config` text has debug info (DWARF) to decode with.
@@ -121,6 +138,20 @@ mod tests {
     fn debug_info_is_config_debug_info() {
         assert!(has_debug_info("CONFIG_X=y\nCONFIG_DEBUG_INFO=y\nCONFIG_DEBUG_INFO_REDUCED=y\n"));
         assert!(!has_debug_info("CONFIG_DEBUG_INFO_NONE=y\n# CONFIG_DEBUG_INFO is not set\n"));
+    }
+
+    #[test]
+    fn module_paths_of_the_build_s_staging_copies_are_shortened() {
+        let kernel = Path::new("/c/kernels/db74");
+        let line = "churn_thread (/c/kernels/db74/modules/.53eb.tmp-15412/symget_churn.c:144 \
+                    /c/kernels/db74/modules/.53eb.tmp-15412/symget_churn.c:166) symget_churn\n\
+                    init (/c/kernels/db74/user-modules/.mydrv.tmp-7/mydrv.c:12) mydrv";
+        assert_eq!(
+            shorten_module_paths(line, kernel),
+            "churn_thread (guests/modules/symget_churn.c:144 guests/modules/symget_churn.c:166) symget_churn\n\
+             init (mydrv/mydrv.c:12) mydrv"
+        );
+        assert_eq!(shorten_module_paths("kthread (kernel/kthread.c:389)", kernel), "kthread (kernel/kthread.c:389)");
     }
 
     #[test]

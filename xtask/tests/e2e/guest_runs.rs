@@ -133,6 +133,12 @@ fn a_module_that_panics_in_init_is_a_panic_with_its_excerpt() {
     let excerpt = panics[0]["excerpt"].as_str().unwrap();
     assert!(excerpt.contains("Kernel panic - not syncing: modrig fixture: panic in init"), "{excerpt}");
     assert!(excerpt.contains("fixture_panic_init"), "the excerpt has the call trace: {excerpt}");
+    // base.config has no debug info: the frames stay as printed, and the
+    // excerpt's first line says why.
+    assert!(
+        excerpt.starts_with("(modrig: frames not decoded to file:line: this kernel has no debug info;"),
+        "{excerpt}"
+    );
     assert!(verdict["reasons"][0].as_str().unwrap().contains("modrig fixture: panic in init"));
 }
 
