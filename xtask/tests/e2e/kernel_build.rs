@@ -129,13 +129,12 @@ fn a_patch_that_does_not_apply_names_its_hunk_and_leaves_the_tree_clean() {
     assert!(stderr.contains("hunk at kernel/module/main.c:700 fails\n@@ -700,3 +700,3 @@"), "{stderr}");
     assert!(stderr.contains("(the source tree was reset to its pristine state)"), "{stderr}");
 
-    let trees = source_trees();
-    assert!(!trees.is_empty(), "the failed build should have prepared a source tree");
-    for tree in trees {
-        let status = Command::new("git").arg("-C").arg(&tree).args(["status", "--porcelain"]).output().unwrap();
-        assert!(status.status.success());
-        assert_eq!(String::from_utf8_lossy(&status.stdout), "", "{} is not clean", tree.display());
-    }
+    // The tree the patch was tried on: the default source's (its build
+    // directories inside are not the tree's content).
+    let tree = default_source_tree();
+    let status = Command::new("git").arg("-C").arg(&tree).args(["status", "--porcelain"]).output().unwrap();
+    assert!(status.status.success());
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "", "{} is not clean", tree.display());
 }
 
 #[test]
@@ -215,12 +214,22 @@ fn a_git_source_is_built_from_its_own_worktree_without_touching_the_users() {
     // The user's checkout is as it was.
     assert_eq!(git(&repo, &["rev-parse", "HEAD"]), head);
     assert_eq!(git(&repo, &["status", "--porcelain"]), "");
-    // modrig's own tree of it sits at the user's commit, pristine.
+    // modrig's own tree of it sits at the user's commit, pristine. (The
+    // cache may hold other git trees, of earlier runs' repositories.)
+    let pristine = |t: &Path| {
+        Command::new("git")
+            .arg("-C")
+            .arg(t)
+            .args(["rev-parse", "modrig-pristine^{commit}"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
     let tree = source_trees()
         .into_iter()
-        .find(|t| t.parent().unwrap().file_name().unwrap().to_string_lossy().starts_with("git-"))
-        .expect("no git source tree in the cache");
-    assert_eq!(git(&tree, &["rev-parse", "modrig-pristine^{commit}"]), head);
+        .filter(|t| t.parent().unwrap().file_name().unwrap().to_string_lossy().starts_with("git-"))
+        .find(|t| pristine(t) == head)
+        .expect("no git source tree at the user's commit in the cache");
     assert!(fs::read_to_string(tree.join("kernel/module/main.c")).unwrap().contains("a user's commit"));
 }
 
@@ -232,10 +241,13 @@ fn a_directory_source_is_copied_and_resynced_when_it_changes() {
         &format!("variants:\n  - name: mydir\n    source: {{ dir: {} }}\n", dir.display()),
     );
     assert!(xtask(&["kernel", "config", "--matrix", matrix.to_str().unwrap()]).status.success());
+    // This directory's tree: the one synced last (the cache may hold the
+    // trees of earlier runs' directories).
     let tree = || {
         source_trees()
             .into_iter()
-            .find(|t| t.parent().unwrap().file_name().unwrap().to_string_lossy().starts_with("dir-"))
+            .filter(|t| t.parent().unwrap().file_name().unwrap().to_string_lossy().starts_with("dir-"))
+            .max_by_key(|t| fs::metadata(t.parent().unwrap().join("identity")).and_then(|m| m.modified()).ok())
             .expect("no directory source tree in the cache")
     };
     assert!(fs::read_to_string(tree().join("kernel/module/main.c")).unwrap().contains("a user's commit"));
