@@ -322,7 +322,7 @@ fn configure(
     let mismatches = kconfig::verify(&merged.settings, &final_config);
     if !mismatches.is_empty() {
         // An option this tree does not have (or drops) is the tree's failure.
-        let version = source::kernel_version(tree).unwrap_or_else(|| "of this source".to_string());
+        let version = source::kernel_version(tree).unwrap_or_else(|| "(version unknown)".to_string());
         return Err(anyhow::anyhow!("{}", explain_mismatches(&version, tree, &kconfig_files(tree), &mismatches)))
             .failed_in(BuildPart::Kernel, Some(log));
     }
