@@ -110,6 +110,13 @@ pub fn prepare_tree(sh: &Shell, source: &Source, id: &SourceId, cache: &Path) ->
             }
         }
         Source::Git { repo, .. } => {
+            // The cache's clone borrows the repository's objects: if that
+            // repository was deleted and made again at the same path (a new
+            // clone, a scratch tree), the borrowed objects are gone, and the
+            // clone is made again.
+            if tree.join(".git").exists() && !has_head_commit(sh, &tree) {
+                fs::remove_dir_all(&tree).with_context(|| format!("cannot remove {}", tree.display()))?;
+            }
             if !tree.join(".git").exists() {
                 fs::create_dir_all(&home)?;
                 cmd!(sh, "git clone --quiet --shared --no-checkout {repo} {tree}").run()?;
@@ -123,6 +130,12 @@ pub fn prepare_tree(sh: &Shell, source: &Source, id: &SourceId, cache: &Path) ->
     ignore_build_dirs(&tree)?;
     reset(sh, &tree)?;
     Ok(tree)
+}
+
+/// Whether the tree's HEAD names a commit whose object git can read.
+fn has_head_commit(sh: &Shell, tree: &Path) -> bool {
+    let head = "HEAD^{commit}";
+    cmd!(sh, "git -C {tree} cat-file -e {head}").quiet().ignore_stdout().ignore_stderr().run().is_ok()
 }
 
 /// Makes `git status` of the tree ignore its build directories.
