@@ -12,15 +12,22 @@ use crate::project;
 use crate::scenario::{self, Known, Scenario};
 
 /// Reads and validates a matrix file. Relative paths in it are relative to
-/// the file; bare fragment names are files of `kernel-configs/`.
+/// the file, `~/` is `$HOME`; bare fragment names are files of
+/// `kernel-configs/`.
 pub fn load_matrix(file: &Path) -> Result<Matrix> {
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read matrix file {}", file.display()))?;
     let base_dir = file.parent().unwrap_or(Path::new("."));
     let configs_dir = project::kernel_configs_dir();
     let exists = |p: &Path| p.exists();
     let scenarios_dir = project::scenarios_dir();
-    let context =
-        matrix::Context { base_dir, configs_dir: &configs_dir, scenarios_dir: &scenarios_dir, exists: &exists };
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let context = matrix::Context {
+        base_dir,
+        configs_dir: &configs_dir,
+        scenarios_dir: &scenarios_dir,
+        home: home.as_deref(),
+        exists: &exists,
+    };
     Ok(matrix::parse(file, &text, &context)?)
 }
 

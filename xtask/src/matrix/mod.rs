@@ -188,6 +188,8 @@ pub struct Context<'a> {
     /// resolve to the shipped `<scenarios_dir>/<name>.yaml`, so that a
     /// matrix of the user's own, anywhere, can name them.
     pub scenarios_dir: &'a Path,
+    /// The user's home directory, for paths written `~/...`.
+    pub home: Option<&'a Path>,
     pub exists: &'a dyn Fn(&Path) -> bool,
 }
 
@@ -293,10 +295,10 @@ impl Checker<'_> {
         let source = match raw {
             None => Some(Source::default_source()),
             Some(src) => match (&src.tarball, &src.dir, &src.git, &src.rev, &src.debian) {
-                (Some(t), None, None, None, None) => Some(Source::Tarball(resolve(base, t))),
-                (None, Some(d), None, None, None) => Some(Source::Dir(resolve(base, d))),
+                (Some(t), None, None, None, None) => Some(Source::Tarball(resolve(base, self.cx.home, t))),
+                (None, Some(d), None, None, None) => Some(Source::Dir(resolve(base, self.cx.home, d))),
                 (None, None, Some(g), Some(r), None) if !r.trim().is_empty() => {
-                    Some(Source::Git { repo: resolve(base, g), rev: r.clone() })
+                    Some(Source::Git { repo: resolve(base, self.cx.home, g), rev: r.clone() })
                 }
                 (None, None, None, None, Some(package)) => {
                     let version = package.strip_prefix("linux-source-").unwrap_or_default();
@@ -339,7 +341,7 @@ impl Checker<'_> {
     fn patches(&mut self, variant: usize, raw: &[String]) -> Vec<PathBuf> {
         let mut patches = Vec::new();
         for (j, patch) in raw.iter().enumerate() {
-            let path = resolve(self.cx.base_dir, patch);
+            let path = resolve(self.cx.base_dir, self.cx.home, patch);
             if !(self.cx.exists)(&path) {
                 self.error(
                     &format!("variants[{variant}].patches[{j}]"),
@@ -395,7 +397,7 @@ impl Checker<'_> {
     fn module_dirs(&mut self, raw: &[String]) -> Vec<PathBuf> {
         let mut dirs = Vec::new();
         for (i, dir) in raw.iter().enumerate() {
-            let path = resolve(self.cx.base_dir, dir);
+            let path = resolve(self.cx.base_dir, self.cx.home, dir);
             let kbuild = ["Kbuild", "Makefile"].iter().any(|f| (self.cx.exists)(&path.join(f)));
             if !kbuild {
                 self.error(
@@ -558,7 +560,7 @@ fn scenario_path(base: &Path, name: &str) -> PathBuf {
     if is_bare(name) {
         base.join(format!("{name}.yaml"))
     } else {
-        resolve(base, name)
+        resolve(base, None, name)
     }
 }
 
@@ -567,7 +569,12 @@ fn is_bare(name: &str) -> bool {
     !name.contains('/') && !name.ends_with(".yaml")
 }
 
-fn resolve(base: &Path, path: &str) -> PathBuf {
+/// A path of the file: `~/x` in `home`, an absolute one as it is, any other
+/// relative to `base` (the file's directory).
+fn resolve(base: &Path, home: Option<&Path>, path: &str) -> PathBuf {
+    if let (Some(rest), Some(home)) = (path.strip_prefix("~/"), home) {
+        return home.join(rest);
+    }
     let path = Path::new(path);
     if path.is_absolute() {
         path.to_path_buf()

@@ -7,6 +7,7 @@ fn parse_with(text: &str, existing: &[&str]) -> Result<Matrix, LocatedErrors> {
         base_dir: Path::new("/m"),
         configs_dir: Path::new("/kc"),
         scenarios_dir: Path::new("/shipped"),
+        home: Some(Path::new("/home/dev")),
         exists: &exists,
     };
     parse(Path::new("/m/matrix.yaml"), text, &cx)
@@ -182,4 +183,14 @@ fn module_directories_are_relative_to_the_file_and_need_a_kbuild() {
     );
     let m = parse_with(&text.replace(", empty", ""), &existing).unwrap();
     assert_eq!(m.module_dirs, vec![PathBuf::from("/m/mine"), PathBuf::from("/abs/theirs")]);
+}
+
+#[test]
+fn a_path_written_from_home_is_in_the_home_directory() {
+    let text =
+        "variants:\n  - name: a\n    source: { git: ~/src/linux, ref: v7.2 }\n  - name: b\nmodules: [~/src/mydrv]\n";
+    let existing = ["/kc/base.config", "/home/dev/src/linux", "/home/dev/src/mydrv/Makefile"];
+    let m = parse_with(text, &existing).unwrap();
+    assert_eq!(m.variants[0].source, Source::Git { repo: PathBuf::from("/home/dev/src/linux"), rev: "v7.2".into() });
+    assert_eq!(m.module_dirs, vec![PathBuf::from("/home/dev/src/mydrv")]);
 }
