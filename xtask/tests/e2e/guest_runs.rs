@@ -231,7 +231,7 @@ fn the_shell_gives_a_console_with_the_stress_modules() {
         rexpect::reader::Options::default().timeout_ms(Some(180_000)).strip_ansi_escape_codes(true),
     )
     .unwrap();
-    session.exp_string("modrig shell: stress modules are in /modules").unwrap();
+    session.exp_string("modrig shell: the stress modules (and yours, with --modules) are in /modules").unwrap();
     session.exp_string("# ").unwrap();
     session.send_line("insmod /modules/victim_trivial.ko && cat /proc/modules").unwrap();
     session.exp_regex(r"victim_trivial \d+ 0 - Live").unwrap();
