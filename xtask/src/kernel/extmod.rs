@@ -115,7 +115,7 @@ fn wanted_script(rel: &str) -> bool {
 
 /// The files and symbolic links under `dir`, relative to `root`, skipping
 /// `.git` and the build directories inside a source tree.
-fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+pub(super) fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
     for entry in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
         let entry = entry?;
         let path = entry.path();

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::build::{BuildEnv, BuiltKernel};
 use super::failure::{BuildPart, FailedIn};
-use super::runlog;
+use super::{extmod, runlog};
 use crate::hashing::hex;
 use crate::progress::BuildEvent;
 
@@ -121,22 +121,12 @@ fn content_key(dir: &Path, files: &[PathBuf]) -> Result<String> {
     Ok(hex(&hasher.finalize()))
 }
 
-/// Every regular file under `dir`, relative to it.
+/// Every file under `dir`, relative to it (the walk the module build tree
+/// export uses: `.git` and build directories left out).
 fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        for entry in fs::read_dir(&current).with_context(|| format!("cannot list {}", current.display()))? {
-            let entry = entry?;
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                pending.push(entry.path());
-            } else if kind.is_file() {
-                found.push(entry.path().strip_prefix(dir)?.to_path_buf());
-            }
-        }
-    }
-    Ok(found)
+    extmod::list_files(dir, dir, &mut found)?;
+    Ok(found.into_iter().map(PathBuf::from).collect())
 }
 
 #[cfg(test)]
