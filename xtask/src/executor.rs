@@ -12,6 +12,7 @@ use crate::classify;
 use crate::fsutil::write_atomic;
 use crate::guest::qemu::Accel;
 use crate::guest::runner::{self, BootSpec, Booted, Checkpoint, Deadlines, Guest, ProgramOutcome, RunOutcome, RunSpec};
+use crate::kernel::build::BuiltKernel;
 use crate::kernel::decode::Decoder;
 use crate::kernel_event::EventClass;
 use crate::outcome::RunEnd;
@@ -57,6 +58,36 @@ impl Plan {
 
     pub fn name(&self) -> &str {
         &self.scenario.name
+    }
+
+    /// Whether `kernel` has the kernel's own modules this scenario loads
+    /// (`kernel_modules:`): known only once it is built, so every run checks
+    /// before its first boot. The error names the variant, where the rig
+    /// looked, and what is there.
+    pub fn check_kernel_modules(&self, kernel: &BuiltKernel) -> Result<()> {
+        let missing = kernel.in_tree.missing(&self.scenario.kernel_modules);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let configs: Vec<String> = kernel
+            .manifest
+            .configs
+            .iter()
+            .map(|c| c.file_name().map_or_else(|| c.display().to_string(), |n| n.to_string_lossy().into_owned()))
+            .collect();
+        let has = kernel.in_tree.names();
+        anyhow::bail!(
+            "scenario `{}` loads the kernel's own module(s) {}, which variant {} does not have: looked in {} \
+             (its kernel, built from {}), which has {}. Build it `=m` in one of the variant's configs \
+             (kernel-configs/victims.config has null_blk, brd and loop); the stress modules and your own go in \
+             `modules:`",
+            self.name(),
+            missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
+            kernel.variant,
+            kernel.in_tree.dir.join("modules.dep").display(),
+            configs.join(", "),
+            if has.is_empty() { "no modules at all".to_string() } else { has.join(", ") },
+        )
     }
 
     pub fn program(&self) -> &Program {

@@ -66,6 +66,11 @@ pub fn execute(sh: &Shell, host: &HostOptions, matrix: &Matrix, job: &Job, repor
 
     let build_started = Instant::now();
     let (prepared, facts) = prepare::prepare_matrix_variants(sh, host, matrix, &variants, reporter)?;
+    for guest in &prepared {
+        for (_, plan) in &plans {
+            plan.check_kernel_modules(&guest.kernel)?;
+        }
+    }
     let build_time = build_started.elapsed();
     let inputs = inputs(matrix, &baseline, &candidate, &prepared, &planned)?;
     let host = HostRecord {

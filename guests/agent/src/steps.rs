@@ -38,6 +38,7 @@ impl Outcome {
 pub fn run(step: &Step) -> Outcome {
     match step {
         Step::Load { path, params } => load(path, params),
+        Step::LoadInTree { name, params } => load_in_tree(name, params),
         Step::Unload { name, flags } => unload(name, *flags),
         Step::Sleep { ms } => {
             thread::sleep(Duration::from_millis(*ms));
@@ -88,6 +89,48 @@ fn load(path: &str, params: &str) -> Outcome {
         }
     };
     syscall_outcome("finit_module", path, sys::finit_module(module.as_fd(), &params_c))
+}
+
+/// The kernel's own modules, where the host's `modules_install` put them.
+fn in_tree_dir() -> io::Result<String> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")?;
+    Ok(format!("/lib/modules/{}", release.trim()))
+}
+
+/// `modules.dep`'s line for `name` (dashes and underscores alike): the
+/// module's path and its dependencies' paths, relative to the directory.
+fn dependency_line(modules_dep: &str, name: &str) -> Option<(String, Vec<String>)> {
+    let wanted = name.replace('-', "_");
+    modules_dep.lines().find_map(|line| {
+        let (path, deps) = line.split_once(':')?;
+        let file = path.trim().rsplit('/').next()?;
+        let module = file.split(".ko").next()?.replace('-', "_");
+        (module == wanted).then(|| (path.trim().to_string(), deps.split_whitespace().map(str::to_string).collect()))
+    })
+}
+
+fn load_in_tree(name: &str, params: &str) -> Outcome {
+    let dir = match in_tree_dir() {
+        Ok(dir) => dir,
+        Err(error) => return Outcome::error(format!("cannot read the kernel release: {error}")),
+    };
+    let modules_dep = match std::fs::read_to_string(format!("{dir}/modules.dep")) {
+        Ok(text) => text,
+        Err(error) => return Outcome::error(format!("cannot read {dir}/modules.dep: {error}")),
+    };
+    let Some((path, dependencies)) = dependency_line(&modules_dep, name) else {
+        return Outcome::error(format!("{dir}/modules.dep has no module {name}"));
+    };
+    // modprobe's order: the last dependency listed is loaded first.
+    for dependency in dependencies.iter().rev() {
+        let outcome = load(&format!("{dir}/{dependency}"), "");
+        let already_loaded = matches!(outcome.kind, EventKind::Syscall { errno: Some(libc::EEXIST), .. });
+        let loaded = matches!(outcome.kind, EventKind::Syscall { ret: 0, .. });
+        if !loaded && !already_loaded {
+            return outcome;
+        }
+    }
+    load(&format!("{dir}/{path}"), params)
 }
 
 fn unload(name: &str, flags: UnloadFlags) -> Outcome {
@@ -195,6 +238,17 @@ mod tests {
         assert_eq!(kept, vec![b'x'; 10]);
         assert_eq!(input.position(), 100);
         assert_eq!(read_limited(io::Cursor::new(b"short"), 10).unwrap(), b"short");
+    }
+
+    #[test]
+    fn in_tree_modules_are_found_with_their_dependencies() {
+        let dep = "kernel/fs/configfs/configfs.ko:\n\
+                   kernel/drivers/block/null_blk/null_blk.ko: kernel/fs/configfs/configfs.ko\n";
+        let (path, deps) = dependency_line(dep, "null-blk").unwrap();
+        assert_eq!(path, "kernel/drivers/block/null_blk/null_blk.ko");
+        assert_eq!(deps, ["kernel/fs/configfs/configfs.ko"]);
+        assert_eq!(dependency_line(dep, "configfs").unwrap().1, Vec::<String>::new());
+        assert!(dependency_line(dep, "null").is_none());
     }
 
     #[test]

@@ -38,6 +38,16 @@ pub enum Step {
         #[serde(default)]
         params: String,
     },
+    /// The kernel's own module `name`, like `modprobe`: its dependencies
+    /// from `/lib/modules/$(uname -r)/modules.dep` first (each one already
+    /// loaded is fine), then `finit_module` of the module itself with
+    /// `params`. The event is that last call, or the first dependency that
+    /// failed.
+    LoadInTree {
+        name: String,
+        #[serde(default)]
+        params: String,
+    },
     /// `delete_module(name, flags)`.
     Unload { name: String, flags: UnloadFlags },
     /// Sleep on the agent's side (CLOCK_MONOTONIC).
@@ -100,6 +110,7 @@ pub fn describe_step(step: Option<&Step>) -> String {
     match step {
         None => "after the last step".to_string(),
         Some(Step::Load { path, .. }) => format!("load {path}"),
+        Some(Step::LoadInTree { name, .. }) => format!("load the kernel's {name}"),
         Some(Step::Unload { name, .. }) => format!("unload {name}"),
         Some(Step::Sleep { ms }) => format!("sleep {ms} ms"),
         Some(Step::ReadFile { path }) => format!("read {path}"),

@@ -34,6 +34,7 @@ impl RunArgs {
         let plan = Plan::resolve(&self.scenario, &self.guest.host.options().module_dirs()?)?;
         let reporter = reporter::for_command(self.output.json, Detail::Steps);
         let prepared = prepare(sh, &self.guest.choice(), plan.default_vcpus(), reporter.as_ref())?;
+        plan.check_kernel_modules(&prepared.kernel)?;
         let results = self.results.dir();
         let (_, dir) = results::create_run_dir(&results, &format!("{}-{}", prepared.kernel.variant, plan.name()))?;
         let (record, _) = run_plan(&prepared, &plan, &dir, reporter.as_ref())?;

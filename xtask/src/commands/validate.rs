@@ -27,9 +27,12 @@ impl ValidateArgs {
         for file in &files {
             // Matrices live beside the scenarios but are their own language.
             let result = if inputs::is_matrix_file(file) {
-                inputs::load_matrix(file).map(|m| format!("matrix, {} variants", m.variants.len()))
+                inputs::load_matrix(file).map(|m| match m.variants.len() {
+                    1 => "matrix, 1 variant".to_string(),
+                    n => format!("matrix, {n} variants"),
+                })
             } else {
-                inputs::load_scenario(file, &known).map(|s| format!("scenario `{}`, {} steps", s.name, s.steps.len()))
+                inputs::load_scenario(file, &known).map(|s| scenario_summary(&s))
             };
             match result {
                 Ok(summary) => println!("ok    {} ({summary})", file.display()),
@@ -45,6 +48,20 @@ impl ValidateArgs {
         }
         Ok(())
     }
+}
+
+/// What `validate` can say of a valid scenario. The kernel's own modules
+/// exist only for a kernel built with them, so it says it cannot know.
+fn scenario_summary(scenario: &scenario::Scenario) -> String {
+    let mut summary = format!("scenario `{}`, {} steps", scenario.name, scenario.steps.len());
+    if !scenario.kernel_modules.is_empty() {
+        summary.push_str(&format!(
+            "; the kernel's own modules {} cannot be checked without building: each run checks them against its \
+             variants' kernels before the first boot (configs: [base, victims] builds null_blk, brd and loop)",
+            scenario.kernel_modules.join(", ")
+        ));
+    }
+    summary
 }
 
 /// Every YAML file in scenarios/ and its subdirectories (e.g. bugs/).

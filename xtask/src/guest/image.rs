@@ -88,7 +88,9 @@ fn write_initramfs(kernel: &BuiltKernel, agent: &Path) -> Result<PathBuf> {
             modules.push(ko);
         }
     }
-    let inputs = initramfs::Inputs { busybox: &busybox, agent, modules };
+    let in_tree = (!kernel.in_tree.modules.is_empty())
+        .then(|| (kernel.manifest.kernel_release.clone(), kernel.in_tree.dir.clone()));
+    let inputs = initramfs::Inputs { busybox: &busybox, agent, modules, in_tree };
     let bytes = initramfs::cpio(&initramfs::entries(&inputs)?);
     let path = kernel.dir.join(format!("initramfs-{}.cpio", &sha256_hex(&bytes)[..16]));
     if !path.is_file() {

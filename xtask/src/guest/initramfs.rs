@@ -89,6 +89,9 @@ pub struct Inputs<'a> {
     pub agent: &'a Path,
     /// `*.ko` files, placed in /modules.
     pub modules: Vec<PathBuf>,
+    /// The kernel's own modules: `(release, directory)`, placed in
+    /// /lib/modules/<release> with their `modules.dep`.
+    pub in_tree: Option<(String, PathBuf)>,
 }
 
 /// The archive's members for `inputs`.
@@ -106,7 +109,33 @@ pub fn entries(inputs: &Inputs<'_>) -> Result<BTreeMap<String, Entry>> {
         let name = module.file_name().context("module path without a file name")?.to_string_lossy();
         entries.insert(format!("modules/{name}"), Entry::File { data: read(module)?, executable: false });
     }
+    if let Some((release, dir)) = &inputs.in_tree {
+        add_tree(&mut entries, &format!("lib/modules/{release}"), dir)?;
+    }
     Ok(entries)
+}
+
+/// Adds the regular files under `dir` as `prefix/...`, with every parent
+/// directory. Symbolic links (`modules_install`'s `build` and `source`,
+/// which point at the build host's trees) are left out.
+fn add_tree(entries: &mut BTreeMap<String, Entry>, prefix: &str, dir: &Path) -> Result<()> {
+    let mut parent = String::new();
+    for part in prefix.split('/') {
+        parent = if parent.is_empty() { part.to_string() } else { format!("{parent}/{part}") };
+        entries.insert(parent.clone(), Entry::Dir);
+    }
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot read {} for the initramfs", dir.display()))? {
+        let entry = entry?;
+        let name = format!("{prefix}/{}", entry.file_name().to_string_lossy());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            add_tree(entries, &name, &entry.path())?;
+        } else if kind.is_file() {
+            let data = fs::read(entry.path()).with_context(|| format!("cannot read {}", entry.path().display()))?;
+            entries.insert(name, Entry::File { data, executable: false });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

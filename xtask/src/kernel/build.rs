@@ -10,6 +10,7 @@
 //!   `source`);
 //! - `kernels/<key>/`: the finished variant (bzImage, vmlinux, System.map,
 //!   config, `build/` for out-of-tree modules, `modules/<modules-key>/`,
+//!   the kernel's own modules in `modroot/lib/modules/<release>/`,
 //!   `build.log`, `manifest.json`), moved into place only when complete;
 //! - `ccache/`: the compiler cache;
 //! - `logs/`: logs of builds in progress or failed.
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
 use super::failure::{BuildFailure, BuildPart, FailedIn};
-use super::{cache, decode, extmod, kconfig, patches, runlog, source, usermod};
+use super::{cache, catalog, decode, extmod, kconfig, patches, runlog, source, usermod};
 use crate::fsutil::write_atomic;
 use crate::hashing::sha256_hex;
 use crate::progress::{BuildEvent, Progress, Reporter};
@@ -68,6 +69,8 @@ pub struct BuiltKernel {
     /// The built modules of each of the user's module directories, in the
     /// order given (see `usermod`).
     pub user_modules: Vec<PathBuf>,
+    /// The kernel's own modules (`make modules_install`, `depmod`).
+    pub in_tree: catalog::Catalog,
     pub manifest: KernelManifest,
 }
 
@@ -407,6 +410,7 @@ fn make_and_export(env: &BuildEnv<'_>, job: &Job<'_>, tree: &Path, out: &Path) -
         .failed_in(BuildPart::Kernel, Some(log))?
         .trim()
         .to_string();
+    install_modules(env, tree, out, &staging, &kernel_release, log).failed_in(BuildPart::Kernel, Some(log))?;
     let manifest = KernelManifest {
         schema: 1,
         variant: variant.name.clone(),
@@ -439,6 +443,32 @@ fn make_and_export(env: &BuildEnv<'_>, job: &Job<'_>, tree: &Path, out: &Path) -
         fs::remove_dir_all(&staging).ok();
     }
     Ok(objects)
+}
+
+/// Installs the variant's own modules (what its configs build `=m`) into
+/// `staging/modroot`, where the tree's `modules_install` runs `depmod`, so
+/// that scenarios can load them in dependency order (see `catalog`).
+fn install_modules(
+    env: &BuildEnv<'_>,
+    tree: &Path,
+    out: &Path,
+    staging: &Path,
+    release: &str,
+    log: &Path,
+) -> Result<()> {
+    let root = staging.join(catalog::MODULES_ROOT);
+    let args =
+        [format!("O={}", out.display()), format!("INSTALL_MOD_PATH={}", root.display()), "modules_install".to_string()];
+    run_make(env, tree, &args, "make modules_install", log, |_, _| {})?;
+    let dir = catalog::modules_dir(staging, release);
+    let built_some = fs::read_to_string(out.join("modules.order")).is_ok_and(|order| !order.trim().is_empty());
+    if built_some && !dir.join("modules.dep").is_file() {
+        anyhow::bail!(
+            "`make modules_install` wrote no {}/modules.dep: depmod (package kmod) is missing; run `cargo xtask doctor`",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 #[derive(Serialize, Deserialize)]
@@ -502,6 +532,7 @@ fn load_built(variant: &Variant, key: &str, dir: &Path, modules_dir: PathBuf) ->
         bzimage: dir.join("bzImage"),
         modules_dir,
         user_modules: Vec::new(),
+        in_tree: catalog::Catalog::load(dir, &manifest.kernel_release)?,
         manifest,
     })
 }

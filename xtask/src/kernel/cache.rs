@@ -17,8 +17,9 @@ use super::patches::Patch;
 /// Bump when the way kernels are built or exported changes, so old cache
 /// entries are not mistaken for new ones. 4: Kbuild's O= directory inside
 /// the source tree (relative source paths on the compiler's command line),
-/// and decode_stacktrace.sh kept with the kernel.
-pub const RECIPE_VERSION: u32 = 4;
+/// and decode_stacktrace.sh kept with the kernel. 5: the kernel's own
+/// modules installed with depmod's modules.dep (`catalog`).
+pub const RECIPE_VERSION: u32 = 5;
 
 pub struct KeyInputs<'a> {
     pub source_identity: &'a str,

@@ -5,6 +5,7 @@
 
 pub mod build;
 pub mod cache;
+pub mod catalog;
 pub mod debian;
 pub mod decode;
 pub mod extmod;

@@ -162,8 +162,10 @@ struct RawVariant {
     configs: Vec<String>,
 }
 
+/// A variant without `configs:`: the booting kernel and the real drivers
+/// the shipped scenarios load (`kernel_modules:`).
 fn default_configs() -> Vec<String> {
-    vec!["base".to_string()]
+    vec!["base".to_string(), "victims".to_string()]
 }
 
 #[derive(Deserialize)]

@@ -1,7 +1,10 @@
 use super::*;
 
+/// Parses with `existing` as the only files there are, besides the
+/// default fragments (a variant without `configs:` names them).
 fn parse_with(text: &str, existing: &[&str]) -> Result<Matrix, LocatedErrors> {
-    let existing: Vec<PathBuf> = existing.iter().map(PathBuf::from).collect();
+    let existing: Vec<PathBuf> =
+        existing.iter().chain(&["/kc/base.config", "/kc/victims.config"]).map(PathBuf::from).collect();
     let exists = move |p: &Path| existing.iter().any(|e| e == p);
     let cx = Context {
         base_dir: Path::new("/m"),
@@ -33,7 +36,7 @@ variants:
         .unwrap();
     assert_eq!(m.variants.len(), 3);
     assert_eq!(m.variants[0].source, Source::default_source());
-    assert_eq!(m.variants[0].configs, vec![PathBuf::from("/kc/base.config")]);
+    assert_eq!(m.variants[0].configs, [PathBuf::from("/kc/base.config"), PathBuf::from("/kc/victims.config")]);
     assert_eq!(m.variants[1].patches, vec![PathBuf::from("/m/../patches/stop-machine")]);
     assert_eq!(m.variants[1].configs[1], PathBuf::from("/m/extra/my.config"));
     assert_eq!(m.variants[2].source, Source::Git { repo: "/src/linux".into(), rev: "v6.12".into() });

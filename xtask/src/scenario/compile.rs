@@ -79,9 +79,13 @@ fn compile_step(step: &Step, path: &str, roles: &mut Vec<Role>) -> AgentStep {
     roles.push(Role::Plain { what: path.to_string() });
     let what = |verb: &str, arg: &str| format!("{path} ({verb} {arg})");
     match step {
-        Step::Load { module, params, expect } => {
+        Step::Load { module, params, expect, in_tree } => {
             roles[index] = Role::Call { what: what("load", module), expect: expect.clone(), measured: true };
-            AgentStep::Load { path: module_file(module), params: params.clone() }
+            if *in_tree {
+                AgentStep::LoadInTree { name: module.clone(), params: params.clone() }
+            } else {
+                AgentStep::Load { path: module_file(module), params: params.clone() }
+            }
         }
         Step::Unload { module, force, nonblock, expect, window } => {
             let unload =

@@ -36,8 +36,14 @@ pub struct Scenario {
     /// Extra guest kernel command-line parameters (e.g.
     /// `rcupdate.rcu_expedited=1`).
     pub cmdline: Vec<String>,
-    /// Modules from guests/modules the scenario loads.
+    /// Modules from guests/modules (and the user's module directories) the
+    /// scenario loads.
     pub modules: Vec<String>,
+    /// The kernel's own modules the scenario loads (built `=m` by the
+    /// variant's configs, e.g. kernel-configs/victims.config). Which exist
+    /// is known only for a built kernel, so each run checks them against
+    /// its variants' kernels before the first boot.
+    pub kernel_modules: Vec<String>,
     pub steps: Vec<Step>,
     pub expect: Final,
     pub metrics: Vec<Metric>,
@@ -45,19 +51,52 @@ pub struct Scenario {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
-    Load { module: String, params: String, expect: Vec<Outcome> },
-    Unload { module: String, force: bool, nonblock: bool, expect: Vec<Outcome>, window: bool },
-    Loop { bound: LoopBound, until_ok: bool, steps: Vec<Step> },
-    Parallel { branches: Vec<Branch> },
+    /// `in_tree`: one of the kernel's own modules, loaded with its
+    /// dependencies.
+    Load {
+        module: String,
+        params: String,
+        expect: Vec<Outcome>,
+        in_tree: bool,
+    },
+    Unload {
+        module: String,
+        force: bool,
+        nonblock: bool,
+        expect: Vec<Outcome>,
+        window: bool,
+    },
+    Loop {
+        bound: LoopBound,
+        until_ok: bool,
+        steps: Vec<Step>,
+    },
+    Parallel {
+        branches: Vec<Branch>,
+    },
     Sleep(Duration),
     Hammer(HammerAction),
     Sampler(SamplerAction),
     Hog(HogAction),
-    Open { path: String, handle: String },
-    Close { handle: String },
-    Read { path: String, check: ReadCheck },
-    Write { path: String, content: String },
-    Shell { command: String, status: Option<i32> },
+    Open {
+        path: String,
+        handle: String,
+    },
+    Close {
+        handle: String,
+    },
+    Read {
+        path: String,
+        check: ReadCheck,
+    },
+    Write {
+        path: String,
+        content: String,
+    },
+    Shell {
+        command: String,
+        status: Option<i32>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +192,8 @@ struct RawScenario {
     cmdline: Vec<String>,
     #[serde(default)]
     modules: Vec<String>,
+    #[serde(default)]
+    kernel_modules: Vec<String>,
     steps: Vec<RawStep>,
     #[serde(default)]
     expect: RawFinal,
@@ -355,6 +396,17 @@ impl Validator<'_> {
                 );
             }
         }
+        for (i, module) in raw.kernel_modules.iter().enumerate() {
+            let path = format!("kernel_modules[{i}]");
+            if module.is_empty() || !module.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                self.error(&path, format!("kernel module `{module}`: expected a module name such as null_blk"));
+            } else if raw.modules.contains(module) {
+                self.error(
+                    &path,
+                    format!("`{module}` is in both `modules:` and `kernel_modules:`: the guest would have two of it"),
+                );
+            }
+        }
         if raw.steps.is_empty() {
             self.error("steps", "`steps` is empty: expected at least one step");
         }
@@ -377,6 +429,7 @@ impl Validator<'_> {
             deadline,
             cmdline: raw.cmdline.clone(),
             modules: raw.modules.clone(),
+            kernel_modules: raw.kernel_modules.clone(),
             steps,
             expect,
             metrics,
@@ -391,8 +444,14 @@ impl Validator<'_> {
     }
 
     fn module(&mut self, path: &str, module: &str, scenario: &RawScenario) {
-        if !scenario.modules.iter().any(|m| m == module) {
-            self.error(path, format!("module `{module}` is not listed in `modules:` at the top of the scenario"));
+        if !scenario.modules.iter().chain(&scenario.kernel_modules).any(|m| m == module) {
+            self.error(
+                path,
+                format!(
+                    "module `{module}` is not listed at the top of the scenario: in `modules:` (the stress modules, \
+                     yours) or `kernel_modules:` (the kernel's own)"
+                ),
+            );
         }
     }
 
@@ -481,6 +540,7 @@ impl Validator<'_> {
         let module = raw.load.clone().unwrap_or_default();
         self.module(&at(path, "load"), &module, scenario);
         Step::Load {
+            in_tree: scenario.kernel_modules.contains(&module),
             module,
             params: raw.params.clone().unwrap_or_default(),
             expect: self.outcomes(&at(path, "expect"), &raw.expect),

@@ -36,7 +36,12 @@ fn the_everything_fixture_parses_into_the_expected_steps() {
     );
     assert_eq!(
         s.steps[1],
-        Step::Load { module: "victim_export".into(), params: "verbose=1".into(), expect: vec![Outcome::Ok] }
+        Step::Load {
+            module: "victim_export".into(),
+            params: "verbose=1".into(),
+            expect: vec![Outcome::Ok],
+            in_tree: false
+        }
     );
     assert_eq!(s.steps[3], Step::Open { path: "/sys/kernel/debug/victim_fops/hold".into(), handle: "held".into() });
     assert_eq!(

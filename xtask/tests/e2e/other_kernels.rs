@@ -84,8 +84,8 @@ fn lts_6_1_builds_and_every_shipped_scenario_passes() {
     assert!(release.starts_with("6.1."), "6.1 LTS built as {release}");
     let summary = json(&run.join("summary.json"));
     let cells = summary["cells"].as_array().unwrap();
-    // 11 shipped scenarios and the reproducer, once per side.
-    assert_eq!(cells.len(), 24, "{summary:#}");
+    // 14 shipped scenarios and the reproducer, once per side.
+    assert_eq!(cells.len(), 30, "{summary:#}");
     for cell in cells.iter().filter(|c| c["key"]["scenario"] != "symbol-get-churn") {
         assert_eq!(cell["verdict"], "PASS", "on {release}: {cell:#}");
     }
@@ -119,6 +119,9 @@ fn mainline_7_2_builds_passes_and_shows_the_stall_claim() {
         "procfs-readers-churn",
         "flag-semantics",
         "warn-during-churn",
+        "null-blk-held-open",
+        "brd-write-and-free",
+        "loop-configured",
     ];
     let correctness: String =
         correctness.iter().map(|name| format!("  - {{ scenario: {}, repetitions: 1 }}\n", scenario(name))).collect();
@@ -127,11 +130,11 @@ fn mainline_7_2_builds_passes_and_shows_the_stall_claim() {
 variants:
   - name: mainline
     source: {{ debian: linux-source-7.2 }}
-    configs: [base]
+    configs: [base, victims]
   - name: stop-machine-7.2
     source: {{ debian: linux-source-7.2 }}
     patches: [{patches}]
-    configs: [base]
+    configs: [base, victims]
 baseline: stop-machine-7.2
 candidate: mainline
 scenarios:
@@ -157,7 +160,7 @@ claims:
     assert!(release.starts_with("7."), "mainline built as {release}");
     let summary = json(&run.join("summary.json"));
     let cells = summary["cells"].as_array().unwrap();
-    assert_eq!(cells.len(), 2 * (2 * 5 + 6), "{summary:#}");
+    assert_eq!(cells.len(), 2 * (2 * 5 + 9), "{summary:#}");
     for cell in cells {
         assert_eq!(cell["verdict"], "PASS", "on {release}: {cell:#}");
     }

@@ -66,7 +66,7 @@ pub struct BisectArgs {
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub tries: u32,
     /// Kconfig fragments (names in kernel-configs/ or paths), merged in order
-    #[arg(long = "config", value_name = "FRAGMENT", default_values_t = vec!["base".to_string()])]
+    #[arg(long = "config", value_name = "FRAGMENT", default_values_t = vec!["base".to_string(), "victims".to_string()])]
     pub configs: Vec<String>,
     /// Verdicts that mark a commit bad (others than PASS skip it)
     #[arg(long, value_delimiter = ',', value_name = "hang,panic,fail", default_value = "hang,panic,fail")]

@@ -10,6 +10,7 @@ fn scenario(steps: Vec<Step>, expect: Final) -> Scenario {
         deadline: Duration::from_secs(10),
         cmdline: vec![],
         modules: vec!["victim_trivial".into()],
+        kernel_modules: vec![],
         steps,
         expect,
         metrics: vec![],
@@ -34,7 +35,12 @@ fn syscall(name: &str, errno: Option<i32>, ns: u64) -> EventKind {
 fn steps_and_final_expectations_compile_in_pre_order() {
     let s = scenario(
         vec![
-            Step::Load { module: "victim_trivial".into(), params: "".into(), expect: vec![Outcome::Ok] },
+            Step::Load {
+                module: "victim_trivial".into(),
+                params: "".into(),
+                expect: vec![Outcome::Ok],
+                in_tree: false,
+            },
             Step::Loop {
                 bound: LoopBound::Count(3),
                 until_ok: false,
@@ -150,7 +156,12 @@ fn hammer_stats_give_ops_and_flag_anomalies() {
 fn evaluation_aggregates_misses_and_measures() {
     let s = scenario(
         vec![
-            Step::Load { module: "victim_trivial".into(), params: "".into(), expect: vec![Outcome::Ok] },
+            Step::Load {
+                module: "victim_trivial".into(),
+                params: "".into(),
+                expect: vec![Outcome::Ok],
+                in_tree: false,
+            },
             Step::Loop {
                 bound: LoopBound::Count(3),
                 until_ok: false,

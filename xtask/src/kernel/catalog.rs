@@ -1,0 +1,128 @@
+//! The variant's own in-tree modules: what `make modules_install` put into
+//! the kernel's cache entry, and what `depmod` says each one needs.
+//!
+//! A scenario names them under `kernel_modules:`. Which exist depends on the
+//! variant's configs (e.g. `kernel-configs/victims.config`), so the check is
+//! made against each built kernel. In the guest the agent reads the same
+//! `modules.dep` and loads a module's dependencies first, like `modprobe`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// Where `modules_install` puts the modules inside `kernels/<key>/`:
+/// `modroot/lib/modules/<release>/`.
+pub const MODULES_ROOT: &str = "modroot";
+
+/// One module of the kernel's `modules.dep`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InTreeModule {
+    /// The module's name as the kernel knows it (`null_blk`): the file name
+    /// without `.ko`, dashes as underscores.
+    pub name: String,
+    /// Relative to `lib/modules/<release>/`, e.g.
+    /// `kernel/drivers/block/null_blk/null_blk.ko`.
+    pub path: String,
+    /// What it needs loaded first, in `modules.dep` order (the last one
+    /// first: that is the order `modprobe` loads them in).
+    pub dependencies: Vec<String>,
+}
+
+/// A built kernel's in-tree modules.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    /// `kernels/<key>/modroot/lib/modules/<release>/`.
+    pub dir: PathBuf,
+    pub modules: Vec<InTreeModule>,
+}
+
+impl Catalog {
+    /// The catalog of the kernel in `kernel_dir`. A kernel built without
+    /// modules has an empty one.
+    pub fn load(kernel_dir: &Path, release: &str) -> Result<Catalog> {
+        let dir = modules_dir(kernel_dir, release);
+        let dep = dir.join("modules.dep");
+        let modules = if dep.is_file() {
+            let text = fs::read_to_string(&dep).with_context(|| format!("cannot read {}", dep.display()))?;
+            parse_modules_dep(&text)
+        } else {
+            Vec::new()
+        };
+        Ok(Catalog { dir, modules })
+    }
+
+    pub fn find(&self, name: &str) -> Option<&InTreeModule> {
+        let name = canonical_name(name);
+        self.modules.iter().find(|m| m.name == name)
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.modules.iter().map(|m| m.name.as_str()).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// The names of `wanted` this kernel does not have.
+    pub fn missing<'a>(&self, wanted: &'a [String]) -> Vec<&'a str> {
+        wanted.iter().filter(|w| self.find(w).is_none()).map(String::as_str).collect()
+    }
+}
+
+/// `kernels/<key>/modroot/lib/modules/<release>/`.
+pub fn modules_dir(kernel_dir: &Path, release: &str) -> PathBuf {
+    kernel_dir.join(MODULES_ROOT).join("lib/modules").join(release)
+}
+
+/// The module name the kernel uses for a file: `null-blk.ko.xz` and
+/// `null_blk.ko` are both `null_blk`.
+pub fn canonical_name(file_or_name: &str) -> String {
+    let base = file_or_name.rsplit('/').next().unwrap_or(file_or_name);
+    let base = base.split(".ko").next().unwrap_or(base);
+    base.replace('-', "_")
+}
+
+/// Parses depmod's `modules.dep`: one `path: dep dep ...` line per module.
+/// Lines without a colon are ignored (depmod writes none).
+pub fn parse_modules_dep(text: &str) -> Vec<InTreeModule> {
+    text.lines()
+        .filter_map(|line| {
+            let (path, deps) = line.split_once(':')?;
+            let path = path.trim();
+            (!path.is_empty()).then(|| InTreeModule {
+                name: canonical_name(path),
+                path: path.to_string(),
+                dependencies: deps.split_whitespace().map(str::to_string).collect(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modules_dep_gives_names_paths_and_dependencies() {
+        let text = "kernel/fs/configfs/configfs.ko:\n\
+                    kernel/drivers/block/null_blk/null_blk.ko: kernel/fs/configfs/configfs.ko\n\
+                    kernel/drivers/block/brd.ko:\n\
+                    \n";
+        let modules = parse_modules_dep(text);
+        assert_eq!(modules.len(), 3);
+        assert_eq!(modules[1].name, "null_blk");
+        assert_eq!(modules[1].path, "kernel/drivers/block/null_blk/null_blk.ko");
+        assert_eq!(modules[1].dependencies, ["kernel/fs/configfs/configfs.ko"]);
+        assert!(modules[0].dependencies.is_empty());
+    }
+
+    #[test]
+    fn names_are_the_kernels_with_dashes_as_underscores() {
+        assert_eq!(canonical_name("kernel/drivers/net/veth-x.ko.xz"), "veth_x");
+        assert_eq!(canonical_name("null_blk"), "null_blk");
+        let catalog = Catalog { dir: PathBuf::new(), modules: parse_modules_dep("kernel/a/null-blk.ko:\n") };
+        assert!(catalog.find("null_blk").is_some());
+        assert!(catalog.find("null-blk").is_some());
+        assert_eq!(catalog.missing(&["null_blk".into(), "dummy".into()]), ["dummy"]);
+    }
+}
