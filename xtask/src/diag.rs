@@ -59,3 +59,23 @@ impl fmt::Display for LocatedErrors {
 }
 
 impl std::error::Error for LocatedErrors {}
+
+/// A problem with what the user asked for that has no place in one file
+/// (a scenario that loads a module a variant's kernel does not build): the
+/// user's to fix, not the rig's failure, so `run` exits 1 for it, not
+/// INFRA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadInput(pub String);
+
+impl fmt::Display for BadInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+/// Whether `error` is the user's input rather than the rig's failure.
+pub fn is_bad_input(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| cause.is::<BadInput>() || cause.is::<LocatedErrors>() || cause.is::<Located>())
+}

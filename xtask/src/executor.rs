@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::classify;
+use crate::diag::BadInput;
 use crate::fsutil::write_atomic;
 use crate::guest::qemu::Accel;
 use crate::guest::runner::{self, BootSpec, Booted, Checkpoint, Deadlines, Guest, ProgramOutcome, RunOutcome, RunSpec};
@@ -76,7 +77,7 @@ impl Plan {
             .map(|c| c.file_name().map_or_else(|| c.display().to_string(), |n| n.to_string_lossy().into_owned()))
             .collect();
         let has = kernel.in_tree.names();
-        anyhow::bail!(
+        let message = format!(
             "scenario `{}` loads the kernel's own module(s) {}, which variant {} does not have: looked in {} \
              (its kernel, built from {}), which has {}. Build it `=m` in one of the variant's configs \
              (kernel-configs/victims.config has null_blk, brd and loop); the stress modules and your own go in \
@@ -87,7 +88,8 @@ impl Plan {
             kernel.in_tree.dir.join("modules.dep").display(),
             configs.join(", "),
             if has.is_empty() { "no modules at all".to_string() } else { has.join(", ") },
-        )
+        );
+        Err(BadInput(message).into())
     }
 
     pub fn program(&self) -> &Program {

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
             Command::Ci(args) => done(args.run(&sh)),
             Command::Matrix(args) => args.run(&sh),
             Command::Calibrate(args) => args.run(&sh),
-            Command::Validate(args) => done(args.run()),
+            Command::Validate(args) => done(args.run(&sh)),
             Command::Report(args) => args.run(),
             Command::Diff(args) => args.run(),
             Command::Merge(args) => args.run(),
@@ -81,12 +81,13 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             // A run that could not even start is the rig's failure, and
             // says so with the INFRA exit code rather than a FAIL-like 1;
-            // but a module directory of the user's that does not compile
-            // is bad input (the error shows the compiler's), not INFRA.
+            // but bad input (a scenario with errors, a module its kernel
+            // lacks, a module directory of the user's that does not
+            // compile: the error shows the compiler's) is not INFRA.
             let users_module = error
                 .downcast_ref::<xtask::kernel::failure::BuildFailure>()
                 .is_some_and(|failure| failure.part == xtask::progress::BuildPart::UserModules);
-            if is_run && !users_module {
+            if is_run && !users_module && !xtask::diag::is_bad_input(&error) {
                 eprintln!("verdict: {}", Verdict::Infra);
                 ExitCode::from(Verdict::Infra.exit_code())
             } else if is_bisect_step {

@@ -233,6 +233,24 @@ fn build_variant_inner(env: &BuildEnv<'_>, variant: &Variant, started: Instant) 
     Ok(built)
 }
 
+/// The kernel's own modules of `variant` if its kernel is in the cache,
+/// without building anything: `None` when it is not built yet. (A Debian
+/// source may still be fetched, to know its version.)
+pub fn cached_catalog(env: &BuildEnv<'_>, variant: &Variant) -> Result<Option<(String, catalog::Catalog)>> {
+    let merged = merge_fragments(&variant.configs)?;
+    let patch_list = patches::expand(&variant.patches)?;
+    let source_id = source::identify(env.sh, &variant.source, &env.cache)
+        .with_context(|| format!("variant {}: cannot get its source ({})", variant.name, variant.source.describe()))?;
+    let key =
+        cache::variant_key(&cache::KeyInputs::new(&source_id.identity, &patch_list, &merged.render(), &env.toolchain));
+    let kernel_dir = env.cache.join("kernels").join(&key);
+    let Ok(bytes) = fs::read(kernel_dir.join("manifest.json")) else { return Ok(None) };
+    let manifest: KernelManifest = serde_json::from_slice(&bytes)
+        .with_context(|| format!("corrupt cache entry {}: remove it and build again", kernel_dir.display()))?;
+    let catalog = catalog::Catalog::load(&kernel_dir, &manifest.kernel_release)?;
+    Ok(Some((manifest.kernel_release, catalog)))
+}
+
 /// Runs `work` on the variant's source tree with its patches applied, holding
 /// the tree's lock, and leaves the tree pristine afterwards whatever happens.
 /// A patch that does not apply is the kernel tree's failure, logged in `log`.

@@ -1,7 +1,7 @@
 //! Decoded stack traces: every frame of a kernel report's excerpt with its
 //! source `file:line`, by the kernel's own `scripts/decode_stacktrace.sh`
-//! run against the variant's vmlinux and the modules the guest loaded (the
-//! stress modules and the user's). Only a kernel built with debug info can
+//! run against the variant's vmlinux and the modules the guest had (the
+//! stress modules, the user's and the kernel's own). Only a kernel built with debug info can
 //! be decoded (`configs: [base, debuginfo]`, or `debug`); without it the
 //! excerpt stays as printed, with one line that says why.
 //!
@@ -94,16 +94,22 @@ pub fn has_debug_info(config: &str) -> bool {
 
 /// A directory with a link to every module the guest had, so that the
 /// script finds exactly those (the kernel's cache entry may also hold
-/// older builds of the stress modules).
+/// older builds of the stress modules). Should a kernel module share a
+/// stress module's file name, the first one listed (the guest's
+/// /modules one) is kept.
 fn module_links(kernel: &BuiltKernel) -> anyhow::Result<tempfile::TempDir> {
     let links = tempfile::tempdir()?;
     let mut modules = usermod::ko_files(&kernel.modules_dir)?;
     for dir in &kernel.user_modules {
         modules.extend(usermod::ko_files(dir)?);
     }
+    modules.extend(kernel.in_tree.modules.iter().map(|m| kernel.in_tree.dir.join(&m.path)));
     for ko in modules {
         if let Some(name) = ko.file_name() {
-            std::os::unix::fs::symlink(&ko, links.path().join(name))?;
+            let link = links.path().join(name);
+            if !link.exists() {
+                std::os::unix::fs::symlink(&ko, link)?;
+            }
         }
     }
     Ok(links)
