@@ -4,6 +4,7 @@
 //! `MODRIG_CACHE_DIR`.
 
 mod bisect_runs;
+mod debug_kernels;
 mod guest_runs;
 mod kernel_build;
 mod matrix_runs;

@@ -75,6 +75,7 @@ const E2E_GROUPS: &[(&str, &[&str])] = &[
     ("end-to-end: guests on 6.12 (boot, verdicts, hangs, panics, your own module)", &["guest_runs::", "own_modules::"]),
     ("end-to-end: matrices on 6.12 (claim, regression, A/A, the fix)", &["matrix_runs::"]),
     ("end-to-end: bisect on 6.12", &["bisect_runs::"]),
+    ("end-to-end: the debug-kernel pair on 6.12 (lockdep, KASAN, decoded traces)", &["debug_kernels::"]),
     ("end-to-end: 6.1 LTS and mainline 7.2 (builds, scenarios, claim)", &["other_kernels::"]),
 ];
 

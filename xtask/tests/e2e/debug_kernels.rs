@@ -1,0 +1,76 @@
+//! The debug-kernel pair: scenarios/debug-matrix.yaml, whose two default
+//! variants are built with the kernel's bug finders (lockdep, PROVE_RCU,
+//! KASAN, KFENCE, UBSAN, DEBUG_ATOMIC_SLEEP) and DWARF line tables. CI runs
+//! it shortened: the correctness scenarios closest to the series' second
+//! claim (the module list's RCU readers, the refcount under contention,
+//! real drivers' teardown) at 2 vCPUs, once per side. The same kernel's
+//! debug info decodes a panic's frames to file:line.
+
+use crate::{json, only_dir, project_root, scratch, xtask};
+
+/// What CI runs of scenarios/debug-matrix.yaml.
+const SHORTENED: [&str; 4] = ["procfs-readers-churn", "get-vs-rmmod-race", "null-blk-held-open", "loop-configured"];
+
+#[test]
+fn the_debug_pair_passes_the_correctness_scenarios_with_lockdep_and_kasan_watching() {
+    let matrix = project_root().join("scenarios/debug-matrix.yaml");
+    let results = scratch("debug-matrix").join("results");
+    let mut args = vec!["matrix", "--matrix", matrix.to_str().unwrap(), "--results", results.to_str().unwrap()];
+    for scenario in SHORTENED {
+        args.extend(["--scenario", scenario]);
+    }
+    args.extend(["--vcpus", "2"]);
+    let out = xtask(&args);
+    let run = only_dir(&results);
+    let summary = json(&run.join("summary.json"));
+    let cells = summary["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2 * SHORTENED.len(), "{summary:#}");
+    for cell in cells {
+        assert_eq!(cell["verdict"], "PASS", "{cell:#}");
+    }
+    // Nothing new in the kernel log on either side, and nothing is gated.
+    let findings = summary["findings"].as_array().map(Vec::as_slice).unwrap_or_default();
+    assert!(findings.is_empty(), "{findings:#?}");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // The kernels really are the debug ones.
+    let manifest = json(&run.join("manifest.json"));
+    for variant in manifest["inputs"]["variants"].as_array().unwrap() {
+        let configs: Vec<&str> = variant["configs"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+        assert!(configs.iter().any(|c| c.ends_with("debug.config")), "{variant:#}");
+    }
+}
+
+/// A panic on the debug kernel is decoded: the module's frame names
+/// guests/modules/fixture_panic.c and its line, the kernel's frames their
+/// own files.
+#[test]
+fn a_panic_on_the_debug_kernel_is_decoded_to_file_and_line() {
+    let matrix = project_root().join("scenarios/debug-matrix.yaml");
+    let results = scratch("debug-decode");
+    let out = xtask(&[
+        "run",
+        "fixture-panic-in-init",
+        "--matrix",
+        matrix.to_str().unwrap(),
+        "--variant",
+        "upstream",
+        "--results",
+        results.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(12), "{}", String::from_utf8_lossy(&out.stderr));
+    let events = crate::events(&out);
+    let record = &events.last().unwrap()["record"];
+    assert_eq!(record["verdict"], "PANIC", "{record:#}");
+    let excerpt = record["kernel_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["excerpt"].as_str().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(!excerpt.contains("frames not decoded"), "{excerpt}");
+    assert!(excerpt.contains("(guests/modules/fixture_panic.c:"), "the module's frame is not decoded:\n{excerpt}");
+    assert!(excerpt.contains("(kernel/module/main.c:"), "the loader's frames are not decoded:\n{excerpt}");
+}
