@@ -173,6 +173,31 @@ mod tests {
     }
 
     #[test]
+    fn the_kernels_own_modules_go_under_lib_modules_without_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("kernel/drivers/block")).unwrap();
+        fs::write(dir.path().join("kernel/drivers/block/brd.ko"), b"ko").unwrap();
+        fs::write(dir.path().join("modules.dep"), b"kernel/drivers/block/brd.ko:\n").unwrap();
+        std::os::unix::fs::symlink("/nonexistent/build/tree", dir.path().join("build")).unwrap();
+        let mut entries = BTreeMap::new();
+        add_tree(&mut entries, "lib/modules/6.12.117+", dir.path()).unwrap();
+        let names: Vec<&str> = entries.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "lib",
+                "lib/modules",
+                "lib/modules/6.12.117+",
+                "lib/modules/6.12.117+/kernel",
+                "lib/modules/6.12.117+/kernel/drivers",
+                "lib/modules/6.12.117+/kernel/drivers/block",
+                "lib/modules/6.12.117+/kernel/drivers/block/brd.ko",
+                "lib/modules/6.12.117+/modules.dep",
+            ]
+        );
+    }
+
+    #[test]
     fn init_prints_the_boot_marker_the_host_waits_for() {
         assert!(INIT_SCRIPT.contains(&format!("echo {}", modrig_proto::BOOT_MARKER)));
     }

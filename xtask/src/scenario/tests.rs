@@ -238,3 +238,33 @@ fn the_shipped_scenarios_are_valid() {
     }
     assert!(checked >= 2, "no scenarios found");
 }
+
+#[test]
+fn the_kernels_own_modules_load_as_in_tree_and_are_listed_apart() {
+    let text = "name: real\ndescription: a real driver loaded with its dependencies\ndeadline: 60s\n\
+                modules: [refcount_hammer]\nkernel_modules: [null_blk]\nsteps:\n  - load: null_blk\n    \
+                params: \"nr_devices=1\"\n  - load: refcount_hammer\n  - unload: null_blk\n";
+    let s = parse_text("real.yaml", text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.kernel_modules, ["null_blk"]);
+    assert_eq!(
+        s.steps[0],
+        Step::Load {
+            module: "null_blk".into(),
+            params: "nr_devices=1".into(),
+            expect: vec![Outcome::Ok],
+            in_tree: true
+        }
+    );
+    assert!(matches!(&s.steps[1], Step::Load { in_tree: false, .. }));
+    let compiled = compile::compile(&s);
+    assert_eq!(
+        compiled.program.steps[0],
+        modrig_proto::Step::LoadInTree { name: "null_blk".into(), params: "nr_devices=1".into() }
+    );
+
+    let both = "name: both\ndescription: one module in both lists is an error\ndeadline: 60s\n\
+                modules: [hog]\nkernel_modules: [hog, bad/name]\nsteps:\n  - load: hog\n";
+    let errors = parse_text("both.yaml", both).unwrap_err().to_string();
+    assert!(errors.contains("both.yaml:5:18: `hog` is in both `modules:` and `kernel_modules:`"), "{errors}");
+    assert!(errors.contains("both.yaml:5:23: kernel module `bad/name`: expected a module name"), "{errors}");
+}
