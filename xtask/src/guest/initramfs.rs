@@ -75,7 +75,7 @@ mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmpfs /tmp
 echo MODRIG-INIT-READY
 if grep -q modrig.shell /proc/cmdline; then
-    echo "modrig shell: the stress modules (and yours, with --modules) are in /modules; 'poweroff -f' or Ctrl-A x ends the guest"
+    echo "modrig shell: the stress modules (and yours, with --modules) are in /modules, the kernel's own in /lib/modules (modprobe null_blk); 'poweroff -f' or Ctrl-A x ends the guest"
     setsid cttyhack sh -l
 else
     /bin/modrig-agent

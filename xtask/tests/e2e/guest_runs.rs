@@ -237,6 +237,9 @@ fn the_shell_gives_a_console_with_the_stress_modules() {
     session.exp_regex(r"victim_trivial \d+ 0 - Live").unwrap();
     session.send_line("rmmod victim_trivial && echo unloaded-ok").unwrap();
     session.exp_string("unloaded-ok").unwrap();
+    // The kernel's own modules, with their dependencies (modules.dep).
+    session.send_line("modprobe null_blk && ls /dev/nullb0 && rmmod null_blk configfs && echo modprobe-ok").unwrap();
+    session.exp_string("modprobe-ok").unwrap();
     session.send_line("poweroff -f").unwrap();
     session.exp_string("modrig shell: QEMU exited").unwrap();
     session.exp_eof().unwrap();
