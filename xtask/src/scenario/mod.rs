@@ -390,7 +390,8 @@ impl Validator<'_> {
                     &format!("modules[{i}]"),
                     format!(
                         "unknown module `{module}`: guests/modules and the module directories given (`--modules`, \
-                         a matrix file's `modules:`) build {}",
+                         a matrix file's `modules:`) build {} (the kernel's own modules, such as null_blk, go in \
+                         `kernel_modules:`)",
                         known.modules.join(", ")
                     ),
                 );
