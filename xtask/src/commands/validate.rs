@@ -9,8 +9,10 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use xshell::Shell;
 
-use crate::kernel::{self, build};
+use crate::kernel;
+use crate::kernel::build::{self, BuildEnv};
 use crate::reporter::{self, Detail};
+use crate::variant::Variant;
 use crate::{inputs, project, scenario};
 
 #[derive(Debug, Args)]
@@ -78,54 +80,50 @@ impl ValidateArgs {
     fn check_kernel_modules(&self, sh: &Shell, matrix: &Path, wanted: &[(String, Vec<String>)]) -> Result<()> {
         let loaded = inputs::load_matrix(matrix)?;
         let reporter = reporter::for_command(false, Detail::Steps);
-        let missing = kernel::with_matrix(
-            sh,
-            &loaded,
-            &[],
-            self.cache_dir.as_deref(),
-            true,
-            reporter.as_ref(),
-            |env, variants| {
-                let mut missing = 0;
-                for variant in variants {
-                    let Some((release, catalog)) = build::cached_catalog(env, variant)? else {
-                        println!(
-                        "?     variant {}: not built yet, so validate cannot know which of the kernel's own modules it \
-                         has without building it (`cargo xtask kernel build --matrix {}`); every run checks before \
-                         its first boot",
-                        variant.name,
-                        matrix.display()
-                    );
-                        continue;
-                    };
-                    for (scenario, modules) in wanted {
-                        let absent = catalog.missing(modules);
-                        if absent.is_empty() {
-                            println!(
-                                "ok    variant {} (Linux {release}) has {} for `{scenario}`",
-                                variant.name,
-                                modules.join(", ")
-                            );
-                        } else {
-                            missing += 1;
-                            println!(
-                            "FAIL  variant {} (Linux {release}) has no {} for `{scenario}`: looked in {}, which has {}",
-                            variant.name,
-                            absent.join(", "),
-                            catalog.dir.join("modules.dep").display(),
-                            catalog.names().join(", ")
-                        );
-                        }
-                    }
-                }
-                Ok(missing)
-            },
-        )?;
+        let cache_dir = self.cache_dir.as_deref();
+        let missing = kernel::with_matrix(sh, &loaded, &[], cache_dir, true, reporter.as_ref(), |env, variants| {
+            variants.iter().map(|variant| check_variant(env, variant, matrix, wanted)).sum::<Result<usize>>()
+        })?;
         if missing > 0 {
             bail!("{missing} scenario(s) load modules a variant's kernel does not have");
         }
         Ok(())
     }
+}
+
+/// Prints what one variant's cached kernel says of `wanted`; returns how
+/// many scenarios load a module it does not have.
+fn check_variant(
+    env: &BuildEnv<'_>,
+    variant: &Variant,
+    matrix: &Path,
+    wanted: &[(String, Vec<String>)],
+) -> Result<usize> {
+    let name = &variant.name;
+    let Some((release, catalog)) = build::cached_catalog(env, variant)? else {
+        println!(
+            "?     variant {name}: not built yet, so validate cannot know which of the kernel's own modules it has \
+             without building it (`cargo xtask kernel build --matrix {}`); every run checks before its first boot",
+            matrix.display()
+        );
+        return Ok(0);
+    };
+    let mut missing = 0;
+    for (scenario, modules) in wanted {
+        let absent = catalog.missing(modules);
+        if absent.is_empty() {
+            println!("ok    variant {name} (Linux {release}) has {} for `{scenario}`", modules.join(", "));
+        } else {
+            missing += 1;
+            println!(
+                "FAIL  variant {name} (Linux {release}) has no {} for `{scenario}`: looked in {}, which has {}",
+                absent.join(", "),
+                catalog.dir.join("modules.dep").display(),
+                catalog.names().join(", ")
+            );
+        }
+    }
+    Ok(missing)
 }
 
 /// What `validate` can say of a valid scenario. The kernel's own modules

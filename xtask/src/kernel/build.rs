@@ -162,16 +162,28 @@ pub fn build_variant(env: &BuildEnv<'_>, variant: &Variant) -> Result<BuiltKerne
     result.with_context(|| format!("failed to build variant {}", variant.name))
 }
 
-fn build_variant_inner(env: &BuildEnv<'_>, variant: &Variant, started: Instant) -> Result<BuiltKernel> {
-    let sh = env.sh;
+/// What a variant's kernel is built from, read and identified, and the
+/// cache key they give.
+struct Identified {
+    merged: kconfig::Merged,
+    patch_list: Vec<patches::Patch>,
+    source_id: source::SourceId,
+    key: String,
+}
+
+fn identify(env: &BuildEnv<'_>, variant: &Variant) -> Result<Identified> {
     let merged = merge_fragments(&variant.configs)?;
-    let merged_text = merged.render();
     let patch_list = patches::expand(&variant.patches)?;
     env.stage(variant, format!("identifying {}", variant.source.describe()));
-    let source_id = source::identify(sh, &variant.source, &env.cache)
+    let source_id = source::identify(env.sh, &variant.source, &env.cache)
         .with_context(|| format!("variant {}: cannot get its source ({})", variant.name, variant.source.describe()))?;
     let key =
-        cache::variant_key(&cache::KeyInputs::new(&source_id.identity, &patch_list, &merged_text, &env.toolchain));
+        cache::variant_key(&cache::KeyInputs::new(&source_id.identity, &patch_list, &merged.render(), &env.toolchain));
+    Ok(Identified { merged, patch_list, source_id, key })
+}
+
+fn build_variant_inner(env: &BuildEnv<'_>, variant: &Variant, started: Instant) -> Result<BuiltKernel> {
+    let Identified { merged, patch_list, source_id, key } = identify(env, variant)?;
     let kernel_dir = env.cache.join("kernels").join(&key);
     let modules_key = cache::modules_key(&key, &read_module_sources()?);
 
@@ -237,12 +249,7 @@ fn build_variant_inner(env: &BuildEnv<'_>, variant: &Variant, started: Instant) 
 /// without building anything: `None` when it is not built yet. (A Debian
 /// source may still be fetched, to know its version.)
 pub fn cached_catalog(env: &BuildEnv<'_>, variant: &Variant) -> Result<Option<(String, catalog::Catalog)>> {
-    let merged = merge_fragments(&variant.configs)?;
-    let patch_list = patches::expand(&variant.patches)?;
-    let source_id = source::identify(env.sh, &variant.source, &env.cache)
-        .with_context(|| format!("variant {}: cannot get its source ({})", variant.name, variant.source.describe()))?;
-    let key =
-        cache::variant_key(&cache::KeyInputs::new(&source_id.identity, &patch_list, &merged.render(), &env.toolchain));
+    let key = identify(env, variant)?.key;
     let kernel_dir = env.cache.join("kernels").join(&key);
     let Ok(bytes) = fs::read(kernel_dir.join("manifest.json")) else { return Ok(None) };
     let manifest: KernelManifest = serde_json::from_slice(&bytes)
@@ -290,10 +297,7 @@ fn with_patched_tree<T>(
 /// Configures the variant (patches applied, fragments merged, verified)
 /// without compiling, and saves its `.config` under `<cache>/configs/`.
 pub fn configure_variant(env: &BuildEnv<'_>, variant: &Variant) -> Result<PathBuf> {
-    let merged = merge_fragments(&variant.configs)?;
-    let patch_list = patches::expand(&variant.patches)?;
-    let source_id = source::identify(env.sh, &variant.source, &env.cache)
-        .with_context(|| format!("variant {}: cannot get its source ({})", variant.name, variant.source.describe()))?;
+    let Identified { merged, patch_list, source_id, .. } = identify(env, variant)?;
     let log = env.cache.join("logs").join(format!("{}-config.log", variant.name));
     fs::create_dir_all(env.cache.join("logs"))?;
     fs::write(&log, format!("modrig configure of variant {}\n", variant.name))?;
