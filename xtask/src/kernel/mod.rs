@@ -8,6 +8,7 @@ pub mod cache;
 pub mod catalog;
 pub mod debian;
 pub mod decode;
+pub mod elf;
 pub mod extmod;
 pub mod failure;
 pub mod kconfig;

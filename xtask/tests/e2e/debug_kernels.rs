@@ -88,4 +88,32 @@ fn a_kasan_report_on_the_debug_kernel_is_decoded_to_file_and_line() {
         "the module's frame is not decoded:\n{excerpt}"
     );
     assert!(excerpt.contains("(kernel/module/main.c:"), "the loader's frames are not decoded:\n{excerpt}");
+
+    // The module's init function is in .init.text, which, like .text,
+    // starts at 0 in the .ko: its frame must name a line of its own body,
+    // not whatever line of .text has the same offset.
+    let source = std::fs::read_to_string(project_root().join("guests/modules/fixture_provoke.c")).unwrap();
+    let lines: Vec<&str> = source.lines().collect();
+    let first = lines.iter().position(|l| l.contains("__init fixture_provoke_init(")).unwrap() + 1;
+    let last = first + lines[first..].iter().position(|l| l.starts_with('}')).unwrap() + 1;
+    let frame = excerpt
+        .lines()
+        .find(|l| l.contains(" fixture_provoke_init ("))
+        .unwrap_or_else(|| panic!("no decoded fixture_provoke_init frame:\n{excerpt}"));
+    // With inlining, the frame lists the inlined callees' lines first and
+    // the init function's own line last.
+    let own_line: usize = frame
+        .rsplit("guests/modules/fixture_provoke.c:")
+        .next()
+        .filter(|_| frame.contains("guests/modules/fixture_provoke.c:"))
+        .unwrap_or_else(|| panic!("the init frame does not name fixture_provoke.c: {frame}"))
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap();
+    assert!(
+        (first..=last).contains(&own_line),
+        "{frame}: line {own_line} is outside fixture_provoke_init ({first}-{last})"
+    );
 }
