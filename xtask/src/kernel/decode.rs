@@ -30,8 +30,8 @@ pub const NO_DEBUG_INFO: &str = "(modrig: frames not decoded to file:line: this 
 /// How the excerpts of one kernel's reports are decoded.
 pub enum Decoder {
     /// The kernel has debug info: the script, vmlinux, a directory of
-    /// links to the modules the guest had, and the kernel's cache entry
-    /// (whose build paths are shortened in the output).
+    /// the modules the guest had (links or decode copies), and the
+    /// kernel's cache entry (whose build paths are shortened in the output).
     Script { script: PathBuf, vmlinux: PathBuf, modules: tempfile::TempDir, kernel_dir: PathBuf },
     /// No debug info, or nothing to decode with: why, as one line.
     Not(String),
@@ -51,7 +51,7 @@ impl Decoder {
                 kernel.dir.display()
             ));
         }
-        match module_links(kernel) {
+        match decodable_modules(kernel) {
             Ok(modules) => {
                 Decoder::Script { script, vmlinux: kernel.dir.join("vmlinux"), modules, kernel_dir: kernel.dir.clone() }
             }
@@ -108,8 +108,8 @@ pub fn has_debug_info(config: &str) -> bool {
 /// section starts at address 0, and the script looks a frame up by address
 /// alone, so a frame in `.init.text` or `.exit.text` would be decoded to
 /// whatever line of `.text` has the same offset: a wrong file:line.
-fn module_links(kernel: &BuiltKernel) -> anyhow::Result<tempfile::TempDir> {
-    let links = tempfile::tempdir()?;
+fn decodable_modules(kernel: &BuiltKernel) -> anyhow::Result<tempfile::TempDir> {
+    let copies = tempfile::tempdir()?;
     let mut modules = usermod::ko_files(&kernel.modules_dir)?;
     for dir in &kernel.user_modules {
         modules.extend(usermod::ko_files(dir)?);
@@ -117,13 +117,13 @@ fn module_links(kernel: &BuiltKernel) -> anyhow::Result<tempfile::TempDir> {
     modules.extend(kernel.in_tree.modules.iter().map(|m| kernel.in_tree.dir.join(&m.path)));
     for ko in modules {
         if let Some(name) = ko.file_name() {
-            let copy = links.path().join(name);
+            let copy = copies.path().join(name);
             if !copy.exists() {
                 decode_copy(&ko, &copy)?;
             }
         }
     }
-    Ok(links)
+    Ok(copies)
 }
 
 /// Where a module's code sections other than `.text` go in its decode
