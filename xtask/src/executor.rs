@@ -76,7 +76,6 @@ impl Plan {
             .iter()
             .map(|c| c.file_name().map_or_else(|| c.display().to_string(), |n| n.to_string_lossy().into_owned()))
             .collect();
-        let has = kernel.in_tree.names();
         let message = format!(
             "scenario `{}` loads the kernel's own module(s) {}, which variant {} does not have: looked in {} \
              (its kernel, built from {}), which has {}. Build it `=m` in one of the variant's configs \
@@ -85,9 +84,9 @@ impl Plan {
             self.name(),
             missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
             kernel.variant,
-            kernel.in_tree.dir.join("modules.dep").display(),
+            kernel.in_tree.modules_dep().display(),
             configs.join(", "),
-            if has.is_empty() { "no modules at all".to_string() } else { has.join(", ") },
+            kernel.in_tree.contents(),
         );
         Err(BadInput(message).into())
     }

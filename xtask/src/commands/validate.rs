@@ -118,8 +118,8 @@ fn check_variant(
             println!(
                 "FAIL  variant {name} (Linux {release}) has no {} for `{scenario}`: looked in {}, which has {}",
                 absent.join(", "),
-                catalog.dir.join("modules.dep").display(),
-                catalog.names().join(", ")
+                catalog.modules_dep().display(),
+                catalog.contents()
             );
         }
     }

@@ -223,9 +223,8 @@ fn build_variant_inner(env: &BuildEnv<'_>, variant: &Variant, started: Instant) 
     }
     env.stage(variant, "building stress modules (guests/modules)");
     let modules_dir = build_modules(env, &kernel_dir, &modules_key, &log).with_context(|| {
-        let release = fs::read(kernel_dir.join("manifest.json"))
+        let release = read_manifest(&kernel_dir)
             .ok()
-            .and_then(|bytes| serde_json::from_slice::<KernelManifest>(&bytes).ok())
             .map_or_else(|| "this kernel".to_string(), |m| format!("Linux {}", m.kernel_release));
         format!(
             "the kernel built, but the stress modules do not compile against {release}: if a kernel API they use \
@@ -251,9 +250,10 @@ fn build_variant_inner(env: &BuildEnv<'_>, variant: &Variant, started: Instant) 
 pub fn cached_catalog(env: &BuildEnv<'_>, variant: &Variant) -> Result<Option<(String, catalog::Catalog)>> {
     let key = identify(env, variant)?.key;
     let kernel_dir = env.cache.join("kernels").join(&key);
-    let Ok(bytes) = fs::read(kernel_dir.join("manifest.json")) else { return Ok(None) };
-    let manifest: KernelManifest = serde_json::from_slice(&bytes)
-        .with_context(|| format!("corrupt cache entry {}: remove it and build again", kernel_dir.display()))?;
+    if !kernel_dir.join("manifest.json").is_file() {
+        return Ok(None);
+    }
+    let manifest = read_manifest(&kernel_dir)?;
     let catalog = catalog::Catalog::load(&kernel_dir, &manifest.kernel_release)?;
     Ok(Some((manifest.kernel_release, catalog)))
 }
@@ -544,9 +544,16 @@ fn build_modules(env: &BuildEnv<'_>, kernel_dir: &Path, modules_key: &str, log: 
     Ok(target)
 }
 
+/// The `manifest.json` of the cache entry `dir`.
+fn read_manifest(dir: &Path) -> Result<KernelManifest> {
+    let path = dir.join("manifest.json");
+    let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("corrupt cache entry {}: remove it and build again", dir.display()))
+}
+
 fn load_built(variant: &Variant, key: &str, dir: &Path, modules_dir: PathBuf) -> Result<BuiltKernel> {
-    let manifest: KernelManifest = serde_json::from_slice(&fs::read(dir.join("manifest.json"))?)
-        .with_context(|| format!("corrupt cache entry {}: remove it and build again", dir.display()))?;
+    let manifest = read_manifest(dir)?;
     Ok(BuiltKernel {
         variant: variant.name.clone(),
         key: key.to_string(),

@@ -63,6 +63,22 @@ impl Catalog {
         names
     }
 
+    /// The `modules.dep` the catalog was read from: where the rig looked.
+    pub fn modules_dep(&self) -> PathBuf {
+        self.dir.join("modules.dep")
+    }
+
+    /// What the kernel has, for an error about a module it does not:
+    /// "a, b", or "no modules at all".
+    pub fn contents(&self) -> String {
+        let names = self.names();
+        if names.is_empty() {
+            "no modules at all".to_string()
+        } else {
+            names.join(", ")
+        }
+    }
+
     /// The names of `wanted` this kernel does not have.
     pub fn missing<'a>(&self, wanted: &'a [String]) -> Vec<&'a str> {
         wanted.iter().filter(|w| self.find(w).is_none()).map(String::as_str).collect()
