@@ -13,7 +13,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use modrig_proto::{EventKind, Step, UnloadFlags, READ_LIMIT};
+use modrig_proto::{modules_dep, EventKind, Step, UnloadFlags, READ_LIMIT};
 
 use crate::sys;
 
@@ -100,13 +100,8 @@ fn in_tree_dir() -> io::Result<String> {
 /// `modules.dep`'s line for `name` (dashes and underscores alike): the
 /// module's path and its dependencies' paths, relative to the directory.
 fn dependency_line(modules_dep: &str, name: &str) -> Option<(String, Vec<String>)> {
-    let wanted = name.replace('-', "_");
-    modules_dep.lines().find_map(|line| {
-        let (path, deps) = line.split_once(':')?;
-        let file = path.trim().rsplit('/').next()?;
-        let module = file.split(".ko").next()?.replace('-', "_");
-        (module == wanted).then(|| (path.trim().to_string(), deps.split_whitespace().map(str::to_string).collect()))
-    })
+    let wanted = modules_dep::module_name(name);
+    modules_dep::parse(modules_dep).into_iter().find(|m| m.name == wanted).map(|m| (m.path, m.dependencies))
 }
 
 fn load_in_tree(name: &str, params: &str) -> Outcome {

@@ -10,6 +10,8 @@
 //! compiles scenarios into programs; the agent never sees YAML. Errnos travel
 //! as numbers: naming them is the host's job.
 
+pub mod modules_dep;
+
 use serde::{Deserialize, Serialize};
 
 /// The virtio-serial port name (`-device virtserialport,name=...`).

@@ -10,24 +10,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+// `modules.dep` is read as the agent reads it.
+use modrig_proto::modules_dep::Entry as InTreeModule;
+use modrig_proto::modules_dep::{module_name as canonical_name, parse as parse_modules_dep};
 
 /// Where `modules_install` puts the modules inside `kernels/<key>/`:
 /// `modroot/lib/modules/<release>/`.
 pub const MODULES_ROOT: &str = "modroot";
-
-/// One module of the kernel's `modules.dep`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InTreeModule {
-    /// The module's name as the kernel knows it (`null_blk`): the file name
-    /// without `.ko`, dashes as underscores.
-    pub name: String,
-    /// Relative to `lib/modules/<release>/`, e.g.
-    /// `kernel/drivers/block/null_blk/null_blk.ko`.
-    pub path: String,
-    /// What it needs loaded first, in `modules.dep` order (the last one
-    /// first: that is the order `modprobe` loads them in).
-    pub dependencies: Vec<String>,
-}
 
 /// A built kernel's in-tree modules.
 #[derive(Debug, Clone)]
@@ -88,30 +77,6 @@ impl Catalog {
 /// `kernels/<key>/modroot/lib/modules/<release>/`.
 pub fn modules_dir(kernel_dir: &Path, release: &str) -> PathBuf {
     kernel_dir.join(MODULES_ROOT).join("lib/modules").join(release)
-}
-
-/// The module name the kernel uses for a file: `null-blk.ko.xz` and
-/// `null_blk.ko` are both `null_blk`.
-pub fn canonical_name(file_or_name: &str) -> String {
-    let base = file_or_name.rsplit('/').next().unwrap_or(file_or_name);
-    let base = base.split(".ko").next().unwrap_or(base);
-    base.replace('-', "_")
-}
-
-/// Parses depmod's `modules.dep`: one `path: dep dep ...` line per module.
-/// Lines without a colon are ignored (depmod writes none).
-pub fn parse_modules_dep(text: &str) -> Vec<InTreeModule> {
-    text.lines()
-        .filter_map(|line| {
-            let (path, deps) = line.split_once(':')?;
-            let path = path.trim();
-            (!path.is_empty()).then(|| InTreeModule {
-                name: canonical_name(path),
-                path: path.to_string(),
-                dependencies: deps.split_whitespace().map(str::to_string).collect(),
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]
